@@ -1,0 +1,109 @@
+import { exportJWK } from 'jose';
+import Provider, { type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+
+import { grantTypes, registerGrants, type GrantDeps } from '../grants/index.js';
+import type { KeyStore } from '../keys/keystore.js';
+import type { Registry } from '../registry/registry.js';
+import type { SecretResolver } from '../registry/secrets.js';
+import type { Store } from '../store/store.js';
+import type { TokenRecord, TokenRecords } from '../tokens/records.js';
+import { createOidcAdapter } from './adapter.js';
+import { toClientMetadata } from './clients.js';
+import type { JwtReferences } from './jwt-references.js';
+
+export interface ProviderDeps extends GrantDeps {
+  issuer: string;
+  store: Store;
+  keys: KeyStore;
+  secrets: SecretResolver;
+  records: TokenRecords;
+  references: JwtReferences;
+  clockToleranceSeconds: number;
+}
+
+/** A token record in the shape oidc-provider's AccessToken model expects from its adapter. */
+function accessTokenPayload(record: TokenRecord): AdapterPayload {
+  return {
+    jti: record.jti,
+    kind: 'AccessToken',
+    iat: record.iat,
+    exp: record.exp,
+    accountId: record.sub,
+    clientId: record.client_id,
+    aud: record.aud,
+    scope: record.scope,
+    ...(record.cnf ? { jkt: record.cnf.jkt } : {}),
+    extra: {
+      ...(record.act ? { act: record.act } : {}),
+      ...(record.authorization_details ? { authorization_details: record.authorization_details } : {}),
+    },
+  } as AdapterPayload;
+}
+
+/** May this client see or revoke that token? Its own client, or the resource server it is for. */
+async function introspectionAllowed(registry: Registry, clientId: string, token: { clientId?: string; aud?: unknown }): Promise<boolean> {
+  if (token.clientId === clientId) return true;
+  const caller = await registry.client(clientId);
+  return caller?.resourceServer !== undefined && caller.resourceServer === token.aud;
+}
+
+export async function createProvider(deps: ProviderDeps): Promise<Provider> {
+  const { registry, records, references } = deps;
+  const Adapter = createOidcAdapter(deps.store, {
+    Client: {
+      async find(id) {
+        const entry = await registry.client(id);
+        return entry && (toClientMetadata(entry, deps.secrets, grantTypes) as AdapterPayload);
+      },
+    },
+    AccessToken: {
+      async find(reference) {
+        const jti = references.jtiOf(reference);
+        const record = jti === undefined ? undefined : await records.get(jti);
+        return records.isActive(record) ? accessTokenPayload(record) : undefined;
+      },
+      async destroy(jti) {
+        await records.revoke(jti);
+      },
+    },
+  });
+
+  const signing = deps.keys.signingKey();
+  const scopes = [...new Set(registry.resources().flatMap((r) => r.scopes))];
+
+  const provider = new Provider(deps.issuer, {
+    adapter: Adapter,
+    clients: [],
+    jwks: { keys: [{ ...(await exportJWK(signing.key)), kid: signing.kid, alg: signing.alg, use: 'sig' }] },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    enabledJWA: { clientAuthSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] },
+    scopes,
+    claims: { openid: ['sub'] },
+    responseTypes: ['none'],
+    clockTolerance: deps.clockToleranceSeconds,
+    clientDefaults: { id_token_signed_response_alg: signing.alg, grant_types: [], response_types: [] },
+    findAccount: async () => undefined,
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: false },
+      userinfo: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx: KoaContextWithOIDC, client, token) => introspectionAllowed(registry, client.clientId, token),
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx: KoaContextWithOIDC, client, token) => introspectionAllowed(registry, client.clientId, token),
+      },
+    },
+    // Mandate has no browser flows through oidc-provider: errors are always JSON.
+    renderError: async (ctx, out) => {
+      ctx.type = 'application/json';
+      ctx.body = out;
+    },
+  });
+  registerGrants(provider, deps);
+  return provider;
+}

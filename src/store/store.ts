@@ -1,0 +1,59 @@
+/**
+ * The one storage interface of Mandate. Two implementations pass the same contract suite
+ * (test/store/contract.ts): `MemoryStore` (the embedded default, one process) and `RedisStore`
+ * (standalone, TLS, Cluster or Sentinel). Everything Mandate keeps lives behind this interface,
+ * and every key carries a TTL so nothing outlives its purpose.
+ *
+ * Values are strings; callers serialise. Key names come from `src/store/keys.ts` so that keys
+ * touched together share a Redis Cluster hash slot.
+ */
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+
+  /** The value at `key`, or null when missing or expired. */
+  get(key: string): Promise<string | null>;
+
+  /** Values of several keys at once (null for each missing one), in order. */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
+
+  /**
+   * Writes `value` with a TTL (seconds, > 0). With `onlyIfAbsent`, writes only when the key does
+   * not exist. Returns whether the value was written.
+   */
+  set(key: string, value: string, options: SetOptions): Promise<boolean>;
+
+  /** Removes keys; returns how many existed. */
+  delete(...keys: string[]): Promise<number>;
+
+  /** Remaining TTL in seconds; -2 when the key does not exist. */
+  ttl(key: string): Promise<number>;
+
+  /**
+   * Atomically sets `field` to `value` in the JSON object stored at `key`, only if that field is
+   * absent, keeping the key's TTL. The compare-and-set behind single-use artefacts (oidc-provider's
+   * `consume`, approval redemption).
+   */
+  setJsonFieldIfAbsent(key: string, field: string, value: JsonScalar): Promise<'set' | 'present' | 'missing'>;
+
+  /** Adds a member to a set and makes the set live at least `ttlSeconds` from now. */
+  addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
+
+  /** Members of a set (empty when missing). */
+  setMembers(key: string): Promise<string[]>;
+
+  /** Increments a counter; `ttlSeconds` applies when the counter is created. */
+  increment(key: string, ttlSeconds: number): Promise<number>;
+
+  /** Round trip to the backing service; rejects with StoreUnavailableError when it is down. */
+  ping(): Promise<void>;
+
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}
+
+export type JsonScalar = string | number | boolean;
+
+export interface SetOptions {
+  ttlSeconds: number;
+  onlyIfAbsent?: boolean;
+}

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+
+import type { KeyStore } from '../keys/keystore.js';
+import type { TokenRecord, TokenRecords } from './records.js';
+
+/** What a grant decided; `mint` turns it into a signed RFC 9068 JWT and its stored record. */
+export interface TokenGrant {
+  clientId: string;
+  sub: string;
+  aud: string;
+  scope: string;
+  ttlSeconds: number;
+  grantType: string;
+  parentJti?: string;
+  extraClaims?: Record<string, unknown>;
+}
+
+export interface MintedToken {
+  accessToken: string;
+  record: TokenRecord;
+  expiresIn: number;
+}
+
+export interface Minter {
+  mint(grant: TokenGrant): Promise<MintedToken>;
+}
+
+/**
+ * Signs with the current key and stores the record before returning: no token leaves Mandate
+ * without its record (SPEC section 10). A store failure propagates (503 upstream).
+ */
+export function createMinter(deps: { issuer: string; keys: KeyStore; records: TokenRecords; now?: () => number }): Minter {
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  return {
+    async mint(grant) {
+      const iat = now();
+      const exp = iat + grant.ttlSeconds;
+      const jti = randomBytes(18).toString('base64url');
+      const { kid, alg, key } = deps.keys.signingKey();
+      const record: TokenRecord = {
+        jti,
+        client_id: grant.clientId,
+        sub: grant.sub,
+        aud: grant.aud,
+        scope: grant.scope,
+        iat,
+        exp,
+        parent_jti: grant.parentJti ?? null,
+        grant_type: grant.grantType,
+      };
+      const accessToken = await new SignJWT({ ...grant.extraClaims, client_id: grant.clientId, scope: grant.scope })
+        .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
+        .setIssuer(deps.issuer)
+        .setSubject(grant.sub)
+        .setAudience(grant.aud)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .setJti(jti)
+        .sign(key);
+      await deps.records.put(record);
+      return { accessToken, record, expiresIn: grant.ttlSeconds };
+    },
+  };
+}
