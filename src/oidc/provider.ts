@@ -1,6 +1,7 @@
 import { exportJWK } from 'jose';
 import Provider, { type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 
+import { invalidRequest } from '../errors.js';
 import { grantTypes, registerGrants, type GrantDeps } from '../grants/index.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Registry } from '../registry/registry.js';
@@ -95,7 +96,11 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       },
       revocation: {
         enabled: true,
-        allowedPolicy: (_ctx: KoaContextWithOIDC, client, token) => introspectionAllowed(registry, client.clientId, token),
+        // RFC 7009 section 2.1: only the client the token was issued to may revoke it.
+        allowedPolicy: (_ctx: KoaContextWithOIDC, client, token) => {
+          if (token.clientId !== client.clientId) throw invalidRequest(`client ${client.clientId} may not revoke a token issued to another client`);
+          return true;
+        },
       },
     },
     // Mandate has no browser flows through oidc-provider: errors are always JSON.
