@@ -20,7 +20,8 @@ function describeIssue(doc: unknown, issue: z.core.$ZodIssue): string {
     return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key (check the spelling against the README's configuration reference)`).join('\n');
   }
   const value = valueAt(doc, issue.path);
-  return `${formatPath(issue.path) || '(top level)'} = ${formatValue(value)}: expected ${issue.message.replace(/^Invalid input: expected /, '')}`;
+  const expected = issue.message.replace(/^(Invalid input|Invalid option|Too big|Too small|Invalid string): (expected )?/, '');
+  return `${formatPath(issue.path) || '(top level)'} = ${formatValue(value)}: expected ${expected}`;
 }
 
 /** Validates an already-parsed document; throws ConfigError listing every problem. */

@@ -84,7 +84,7 @@ const agent = z.strictObject({
   id: id.describe('OAuth client_id of the agent'),
   name: z.string().min(1).describe('display name'),
   owner: id.describe('accountable user id (required)'),
-  tier: z.union([z.literal(1), z.literal(2), z.literal(3)]).describe('risk tier: 1 = highest risk'),
+  tier: z.union([z.literal(1), z.literal(2), z.literal(3)], { error: '1, 2 or 3' }).describe('risk tier: 1 = highest risk'),
   scopes: z.array(scope).default([]).describe('scopes the agent may ever hold'),
   audiences: z.array(z.string().min(1)).default([]).describe('resources (uri) the agent may get tokens for'),
   default_audience: z.string().min(1).optional().describe('target when a request names none'),
