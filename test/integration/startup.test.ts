@@ -97,7 +97,7 @@ describe('start-up refusals: one clear message, exit 1, no stack trace', () => {
       if (!discovery) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(discovery?.status).toBe(200);
-    expect((await discovery!.json()).issuer).toBe('https://auth.example.com');
+    expect(((await discovery!.json()) as { issuer: string }).issuer).toBe('https://auth.example.com');
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

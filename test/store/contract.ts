@@ -1,0 +1,195 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Store } from '../../src/store/store.js';
+
+export interface StoreUnderTest {
+  store: Store;
+  /** Moves the store's clock forward; without it, expiry tests wait in real time. */
+  advance?: (seconds: number) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The behaviour every `Store` must have, run against each implementation so that the embedded
+ * store and Redis are interchangeable. Expiry uses 1 s TTLs: a fake clock steps over them, Redis
+ * waits them out once.
+ */
+export function storeContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`${name} store contract`, () => {
+    let store: Store;
+    let advance: ((seconds: number) => void) | undefined;
+
+    beforeEach(async () => {
+      ({ store, advance } = await makeStore());
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('get, set, getMany, delete', () => {
+      it('returns null for a missing key and the value once set', async () => {
+        expect(await store.get('missing')).toBeNull();
+        expect(await store.set('k', 'v1', { ttlSeconds: 60 })).toBe(true);
+        expect(await store.get('k')).toBe('v1');
+        expect(await store.set('k', 'v2', { ttlSeconds: 60 })).toBe(true);
+        expect(await store.get('k')).toBe('v2');
+      });
+
+      it('reads several keys in order, null for the missing ones', async () => {
+        await store.set('a', '1', { ttlSeconds: 60 });
+        await store.set('c', '3', { ttlSeconds: 60 });
+        expect(await store.getMany(['a', 'b', 'c'])).toEqual(['1', null, '3']);
+        expect(await store.getMany([])).toEqual([]);
+      });
+
+      it('deletes keys and counts only those that existed', async () => {
+        await store.set('a', '1', { ttlSeconds: 60 });
+        await store.set('b', '2', { ttlSeconds: 60 });
+        expect(await store.delete('a', 'b', 'missing')).toBe(2);
+        expect(await store.getMany(['a', 'b'])).toEqual([null, null]);
+        expect(await store.delete('a')).toBe(0);
+        expect(await store.delete()).toBe(0);
+      });
+
+      it('writes with onlyIfAbsent only when the key does not exist', async () => {
+        expect(await store.set('once', 'first', { ttlSeconds: 60, onlyIfAbsent: true })).toBe(true);
+        expect(await store.set('once', 'second', { ttlSeconds: 60, onlyIfAbsent: true })).toBe(false);
+        expect(await store.get('once')).toBe('first');
+      });
+
+      it('refuses a TTL that is not a positive whole number of seconds', async () => {
+        for (const ttlSeconds of [0, -1, 1.5, Number.NaN]) {
+          await expect(store.set('k', 'v', { ttlSeconds })).rejects.toThrow(RangeError);
+        }
+        expect(await store.get('k')).toBeNull();
+      });
+    });
+
+    describe('ttl and expiry', () => {
+      it('reports the remaining TTL, -2 for a missing key', async () => {
+        expect(await store.ttl('missing')).toBe(-2);
+        await store.set('k', 'v', { ttlSeconds: 100 });
+        expect(await store.ttl('k')).toBeGreaterThanOrEqual(99);
+        expect(await store.ttl('k')).toBeLessThanOrEqual(100);
+      });
+
+      it('expires every kind of key after its TTL', async () => {
+        await store.set('value', 'v', { ttlSeconds: 1 });
+        await store.set('absent', 'v', { ttlSeconds: 1, onlyIfAbsent: true });
+        await store.set('json', '{}', { ttlSeconds: 1 });
+        await store.addToSet('set', 'm', 1);
+        await store.increment('counter', 1);
+        // Exactly at the TTL with a fake clock; with a margin in real time.
+        if (advance) {
+          advance(0.999);
+          expect(await store.get('value')).toBe('v');
+          advance(0.001);
+        } else {
+          await sleep(1500);
+        }
+        expect(await store.get('value')).toBeNull();
+        expect(await store.ttl('value')).toBe(-2);
+        expect(await store.getMany(['value', 'absent'])).toEqual([null, null]);
+        expect(await store.set('absent', 'again', { ttlSeconds: 60, onlyIfAbsent: true })).toBe(true);
+        expect(await store.setJsonFieldIfAbsent('json', 'f', 1)).toBe('missing');
+        expect(await store.setMembers('set')).toEqual([]);
+        expect(await store.increment('counter', 60)).toBe(1);
+        expect(await store.delete('value')).toBe(0);
+      });
+    });
+
+    describe('setJsonFieldIfAbsent', () => {
+      it('sets an absent field and keeps the rest of the object intact', async () => {
+        const original = { list: [], nested: { x: [1, 2] }, pi: 3.141592653589793, url: 'https://a/b', s: 'é"\\' };
+        await store.set('doc', JSON.stringify(original), { ttlSeconds: 100 });
+        expect(await store.setJsonFieldIfAbsent('doc', 'consumed', 1_700_000_000)).toBe('set');
+        expect(JSON.parse((await store.get('doc'))!)).toEqual({ ...original, consumed: 1_700_000_000 });
+        expect(await store.ttl('doc')).toBeGreaterThanOrEqual(99);
+      });
+
+      it('leaves a present field alone', async () => {
+        await store.set('doc', JSON.stringify({ consumed: 1 }), { ttlSeconds: 100 });
+        expect(await store.setJsonFieldIfAbsent('doc', 'consumed', 2)).toBe('present');
+        expect(JSON.parse((await store.get('doc'))!)).toEqual({ consumed: 1 });
+      });
+
+      it('works on an empty object and with string and boolean values', async () => {
+        await store.set('doc', '{}', { ttlSeconds: 100 });
+        expect(await store.setJsonFieldIfAbsent('doc', 'by', 'alice')).toBe('set');
+        expect(await store.setJsonFieldIfAbsent('doc', 'ok', true)).toBe('set');
+        expect(JSON.parse((await store.get('doc'))!)).toEqual({ by: 'alice', ok: true });
+      });
+
+      it('answers missing for a missing key without creating it', async () => {
+        expect(await store.setJsonFieldIfAbsent('nothing', 'consumed', 1)).toBe('missing');
+        expect(await store.get('nothing')).toBeNull();
+      });
+
+      it('refuses a value that is not a JSON object', async () => {
+        await store.set('array', '[1]', { ttlSeconds: 100 });
+        await store.set('text', 'not json', { ttlSeconds: 100 });
+        await expect(store.setJsonFieldIfAbsent('array', 'f', 1)).rejects.toThrow(TypeError);
+        await expect(store.setJsonFieldIfAbsent('text', 'f', 1)).rejects.toThrow(TypeError);
+        expect(await store.get('array')).toBe('[1]');
+      });
+
+      it('lets exactly one of 50 concurrent callers set the field', async () => {
+        await store.set('code', JSON.stringify({ jti: 'c1' }), { ttlSeconds: 100 });
+        const outcomes = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.setJsonFieldIfAbsent('code', 'consumed', i)),
+        );
+        expect(outcomes.filter((outcome) => outcome === 'set')).toHaveLength(1);
+        expect(outcomes.filter((outcome) => outcome === 'present')).toHaveLength(49);
+        const winner = outcomes.indexOf('set');
+        expect(JSON.parse((await store.get('code'))!)).toEqual({ jti: 'c1', consumed: winner });
+      });
+    });
+
+    describe('sets', () => {
+      it('collects members, empty when missing', async () => {
+        expect(await store.setMembers('set')).toEqual([]);
+        await store.addToSet('set', 'a', 60);
+        await store.addToSet('set', 'b', 60);
+        await store.addToSet('set', 'a', 60);
+        expect((await store.setMembers('set')).sort()).toEqual(['a', 'b']);
+      });
+
+      it('extends the TTL to the longest requested and never shortens it', async () => {
+        await store.addToSet('set', 'a', 100);
+        expect(await store.ttl('set')).toBeGreaterThanOrEqual(99);
+        await store.addToSet('set', 'b', 500);
+        expect(await store.ttl('set')).toBeGreaterThanOrEqual(499);
+        await store.addToSet('set', 'c', 10);
+        expect(await store.ttl('set')).toBeGreaterThanOrEqual(499);
+      });
+    });
+
+    describe('increment', () => {
+      it('counts from 1 and keeps the TTL set at creation', async () => {
+        expect(await store.increment('counter', 100)).toBe(1);
+        expect(await store.increment('counter', 500)).toBe(2);
+        expect(await store.ttl('counter')).toBeLessThanOrEqual(100);
+        expect(await store.ttl('counter')).toBeGreaterThanOrEqual(99);
+      });
+
+      it('gives every concurrent caller a distinct count', async () => {
+        const counts = await Promise.all(Array.from({ length: 20 }, () => store.increment('counter', 60)));
+        expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+    });
+
+    it('treats using a key as the wrong type as a programming error (TypeError)', async () => {
+      await store.addToSet('set', 'm', 60);
+      await store.set('text', 'abc', { ttlSeconds: 60 });
+      await expect(store.get('set')).rejects.toThrow(TypeError);
+      await expect(store.setJsonFieldIfAbsent('set', 'f', 1)).rejects.toThrow(TypeError);
+      await expect(store.addToSet('text', 'm', 60)).rejects.toThrow(TypeError);
+      await expect(store.increment('text', 60)).rejects.toThrow(TypeError);
+    });
+
+    it('answers a ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
