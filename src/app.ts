@@ -38,6 +38,18 @@ export interface MandateApp {
 const INTROSPECTION_PATH = '/token/introspection';
 const REVOCATION_PATH = '/token/revocation';
 
+/**
+ * oidc-provider derives endpoint URLs from the request's host; behind a proxy or a port mapping
+ * that is not the issuer. Metadata must name the issuer's own endpoints (RFC 8414 section 3.3).
+ */
+function anchorToIssuer(metadata: Record<string, unknown>, requestOrigin: string, issuer: string): Record<string, unknown> {
+  const anchored: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    anchored[key] = typeof value === 'string' && value.startsWith(`${requestOrigin}/`) ? `${issuer}${value.slice(requestOrigin.length)}` : value;
+  }
+  return anchored;
+}
+
 /** Builds the koa app with oidc-provider mounted. Never listens: `main.ts` (or a test) does. */
 export async function createApp(deps: AppDeps): Promise<MandateApp> {
   const { policy, store, keys, logger } = deps;
@@ -79,6 +91,9 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
       ctx.path = '/.well-known/openid-configuration';
     }
     await next();
+    if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200) {
+      ctx.body = anchorToIssuer(ctx.body as Record<string, unknown>, `${ctx.protocol}://${ctx.host}`, deps.issuer);
+    }
   });
   app.use(jwtTokenParams([INTROSPECTION_PATH, REVOCATION_PATH], references));
   app.use(compose(provider.middleware));

@@ -90,18 +90,30 @@ describe('start-up refusals: one clear message, exit 1, no stack trace', () => {
     });
     let stdout = '';
     child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-    const deadline = Date.now() + 10_000;
-    let discovery: Response | undefined;
-    while (Date.now() < deadline && !discovery) {
-      discovery = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`).catch(() => undefined);
-      if (!discovery) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(discovery?.status).toBe(200);
-    expect(((await discovery!.json()) as { issuer: string }).issuer).toBe('https://auth.example.com');
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as { msg: string });
-    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['mandate listening', 'shutting down: no new connections, draining', 'stopped']));
+
+    const expectServesAndDrains = async (): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      let discovery: Response | undefined;
+      while (Date.now() < deadline && !discovery) {
+        discovery = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`).catch(() => undefined);
+        if (!discovery) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(discovery?.status).toBe(200);
+      const metadata = (await discovery!.json()) as Record<string, string>;
+      expect(metadata.issuer).toBe('https://auth.example.com');
+      // Endpoints are the issuer's even when reached through another address.
+      expect(metadata.token_endpoint).toBe('https://auth.example.com/token');
+      expect(metadata.jwks_uri).toBe('https://auth.example.com/jwks');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as { msg: string });
+      expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['mandate listening', 'shutting down: no new connections, draining', 'stopped']));
+    };
+    try {
+      await expectServesAndDrains();
+    } finally {
+      child.kill('SIGKILL'); // a failed assertion must not leave the server running
+    }
   }, 30_000);
 });
