@@ -80,10 +80,15 @@ async function start(): Promise<void> {
     await openKeys(env, policy);
     resolveSecrets(policy, process.env, env.production);
     for (let i = 0; i < env.workers; i += 1) cluster.fork();
-    cluster.on('exit', (worker, code) => {
-      if (code !== 0) process.stderr.write(`mandate: worker ${worker.process.pid} exited with ${code}\n`);
+    let stopping = false;
+    cluster.on('exit', (worker, code, signal) => {
+      if (stopping) return;
+      // A crashed worker is replaced so the machine keeps its capacity.
+      process.stderr.write(`mandate: worker ${worker.process.pid} exited (${signal ?? code}); starting a replacement\n`);
+      cluster.fork();
     });
     const stopAll = (): void => {
+      stopping = true;
       for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
     };
     process.on('SIGTERM', stopAll);

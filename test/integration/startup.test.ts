@@ -116,4 +116,40 @@ describe('start-up refusals: one clear message, exit 1, no stack trace', () => {
       child.kill('SIGKILL'); // a failed assertion must not leave the server running
     }
   }, 30_000);
+
+  it('MANDATE_WORKERS=2 serves from two processes sharing Redis, and SIGTERM stops them all', async () => {
+    const port = await freePort();
+    const child = startServer({ REDIS_URL: testRedisUrl(), MANDATE_KEYS_DIR: keysDir, PORT: String(port), MANDATE_WORKERS: '2' });
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const listening = (): number[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string; pid: number })
+      .filter((l) => l.msg === 'mandate listening').map((l) => l.pid);
+    try {
+      const deadline = Date.now() + 15_000;
+      while (listening().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(new Set(listening()).size).toBe(2);
+
+      // Tokens issued by either worker introspect at either worker: all state is in Redis.
+      const basic = (id: string): string => `Basic ${Buffer.from(`${id}:${id}-dev-secret`).toString('base64')}`;
+      for (let i = 0; i < 4; i += 1) {
+        const issued = await fetch(`http://127.0.0.1:${port}/token`, {
+          method: 'POST', headers: { authorization: basic('travel-app'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials',
+        });
+        expect(issued.status).toBe(200);
+        const { access_token: accessToken } = (await issued.json()) as { access_token: string };
+        for (let j = 0; j < 2; j += 1) {
+          const introspected = await fetch(`http://127.0.0.1:${port}/token/introspection`, {
+            method: 'POST', headers: { authorization: basic('travel-api'), 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${accessToken}`,
+          });
+          expect(((await introspected.json()) as { active: boolean }).active).toBe(true);
+        }
+      }
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stdout.split('\n').filter((line) => line.includes('"msg":"stopped"'))).toHaveLength(2);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 30_000);
 });
