@@ -41,7 +41,7 @@ describe.each(STORE_KINDS)('private_key_jwt client authentication (%s store)', (
     await new Promise((resolve) => jwksServer.close(resolve));
   });
 
-  const assertion = (clientId: string, key: CryptoKey, alg: string, kid: string, jti = crypto.randomUUID()): Promise<string> =>
+  const assertion = (clientId: string, key: CryptoKey, alg: string, kid: string, jti: string = crypto.randomUUID()): Promise<string> =>
     new SignJWT({}).setProtectedHeader({ alg, kid }).setIssuer(clientId).setSubject(clientId).setAudience(t.issuer)
       .setJti(jti).setIssuedAt().setExpirationTime('1m').sign(key);
 
