@@ -18,6 +18,8 @@ const resource = z.strictObject({
   scopes: z.array(scope).min(1).describe('scopes this resource understands; tokens for it carry only these'),
   high_risk_scopes: z.array(scope).default([]).describe('scopes that need a human approval for tier-2 agents'),
   max_token_ttl: seconds.max(900).optional().describe('upper bound on token lifetime for this resource (s)'),
+  authorization_details_types: z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/)).default([])
+    .describe('RFC 9396 types accepted for this resource besides agent_task'),
 });
 
 const tier = z.strictObject({
@@ -39,10 +41,11 @@ const trustedIssuer = z.strictObject({
   issuer: httpsOrLocalUrl.describe('`iss` of accepted subject tokens'),
   jwks_uri: httpsOrLocalUrl.optional().describe('where its public keys are fetched (cached)'),
   jwks: jwks.optional().describe('inline public keys instead of jwks_uri'),
+  jwks_file: z.string().min(1).optional().describe('path of a JWKS file (re-read when an unknown kid appears)'),
   audiences: z.array(z.string().min(1)).min(1).describe('subject tokens must be addressed to one of these'),
   algorithms: z.array(z.enum(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'])).min(1).describe('pinned JWS algorithms'),
   token_types: z.array(z.enum(['access_token', 'jwt', 'id_token'])).default(['access_token', 'jwt']).describe('accepted subject_token_type values'),
-});
+}).refine((t) => [t.jwks_uri, t.jwks, t.jwks_file].filter(Boolean).length === 1, 'exactly one of jwks_uri, jwks or jwks_file');
 
 const webauthn = z.strictObject({
   rp_id: z.string().min(1).describe('WebAuthn relying party id (a registrable domain)'),
