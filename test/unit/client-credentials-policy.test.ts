@@ -3,8 +3,8 @@ import { describe, expect, it } from '@jest/globals';
 import type { Resource } from '../../src/config/policy-schema.js';
 import { decideClientCredentials, type ClientCredentialsInput } from '../../src/policy/client-credentials.js';
 
-const travel: Resource = { uri: 'https://travel', name: 'Travel', scopes: ['read', 'book'], high_risk_scopes: [], max_token_ttl: 300 };
-const mail: Resource = { uri: 'https://mail', name: 'Mail', scopes: ['mail'], high_risk_scopes: [] };
+const travel: Resource = { uri: 'https://travel', name: 'Travel', scopes: ['read', 'book'], high_risk_scopes: [], authorization_details_types: [], max_token_ttl: 300 };
+const mail: Resource = { uri: 'https://mail', name: 'Mail', scopes: ['mail'], high_risk_scopes: [], authorization_details_types: [] };
 const resources = new Map([travel, mail].map((r) => [r.uri, r]));
 
 const input = (over: Partial<ClientCredentialsInput> = {}): ClientCredentialsInput => ({
