@@ -57,3 +57,26 @@ export function tokenKey(jti: string): string {
 export function tokenChildrenKey(jti: string): string {
   return `${tokenKey(jti)}:children`;
 }
+
+/**
+ * `mandate:delegation:{<id>}:tokens` — jtis of tokens issued under a delegation, so revoking the
+ * delegation revokes them; lives as long as the longest of them.
+ */
+export function delegationTokensKey(delegationId: string): string {
+  return `${KEY_PREFIX}delegation:${tag(delegationId)}:tokens`;
+}
+
+/** `mandate:agent:{<id>}:tokens` — jtis of tokens issued to an agent (retiring it revokes them). */
+export function agentTokensKey(agentId: string): string {
+  return `${KEY_PREFIX}agent:${tag(agentId)}:tokens`;
+}
+
+/** `mandate:dpop:{<jkt>}:<jti>` — a DPoP proof already used (RFC 9449 replay check), for its window. */
+export function dpopProofKey(jkt: string, jti: string): string {
+  return `${KEY_PREFIX}dpop:${tag(jkt)}:${jti}`;
+}
+
+/** `mandate:audit:{<id>}` — one audit event (JSON), kept for the retention period. */
+export function auditEventKey(id: string): string {
+  return `${KEY_PREFIX}audit:${tag(id)}`;
+}

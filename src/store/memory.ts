@@ -1,4 +1,4 @@
-import type { JsonScalar, SetOptions, Store } from './store.js';
+import type { JsonScalar, SetOptions, Store, WriteOp } from './store.js';
 
 /**
  * The embedded store: everything in one Map, for a single process (`REDIS_URL` unset).
@@ -73,6 +73,13 @@ export class MemoryStore implements Store {
     }
     entry.members.add(member);
     entry.expiresAt = Math.max(entry.expiresAt, expiresAt);
+  }
+
+  async writeBatch(ops: readonly WriteOp[]): Promise<void> {
+    for (const op of ops) {
+      if (op.op === 'set') await this.set(op.key, op.value, { ttlSeconds: op.ttlSeconds });
+      else await this.addToSet(op.key, op.member, op.ttlSeconds);
+    }
   }
 
   async setMembers(key: string): Promise<string[]> {

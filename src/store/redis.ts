@@ -1,7 +1,7 @@
 import type { Cluster, Redis, Result } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { buildClient, DEFAULT_CONNECT_TIMEOUT_MS, firstConnection, type RedisStoreOptions } from './redis-connect.js';
-import type { JsonScalar, SetOptions, Store } from './store.js';
+import type { JsonScalar, SetOptions, Store, WriteOp } from './store.js';
 
 export type { RedisStoreOptions } from './redis-connect.js';
 
@@ -69,6 +69,18 @@ export class RedisStore implements Store {
     // EXPIRE GT leaves a key without a TTL untouched, so NX first gives a new set its TTL, then GT
     // extends an existing one: the set lives at least ttlSeconds and is never shortened.
     await this.#exec(this.#client.multi().sadd(key, member).expire(key, ttlSeconds, 'NX').expire(key, ttlSeconds, 'GT'));
+  }
+
+  async writeBatch(ops: readonly WriteOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const pipeline = this.#client.pipeline();
+    for (const op of ops) {
+      assertTtl(op.ttlSeconds);
+      if (op.op === 'set') pipeline.set(op.key, op.value, 'EX', op.ttlSeconds);
+      else pipeline.sadd(op.key, op.member).expire(op.key, op.ttlSeconds, 'NX').expire(op.key, op.ttlSeconds, 'GT');
+    }
+    // A pipeline is not a MULTI, so keys in different Cluster slots are fine.
+    await this.#exec(pipeline);
   }
 
   setMembers(key: string): Promise<string[]> {

@@ -38,6 +38,13 @@ export interface Store {
   /** Adds a member to a set and makes the set live at least `ttlSeconds` from now. */
   addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
 
+  /**
+   * Several writes in one round trip (a Redis pipeline). Not a transaction: on failure some
+   * writes may have happened, so callers write records before anything that points to them and
+   * treat a rejection as "not written" (fail closed).
+   */
+  writeBatch(ops: readonly WriteOp[]): Promise<void>;
+
   /** Members of a set (empty when missing). */
   setMembers(key: string): Promise<string[]>;
 
@@ -52,6 +59,11 @@ export interface Store {
 }
 
 export type JsonScalar = string | number | boolean;
+
+/** One write of `writeBatch`: `set` as `set()` without onlyIfAbsent, `addToSet` as `addToSet()`. */
+export type WriteOp =
+  | { op: 'set'; key: string; value: string; ttlSeconds: number }
+  | { op: 'addToSet'; key: string; member: string; ttlSeconds: number };
 
 export interface SetOptions {
   ttlSeconds: number;

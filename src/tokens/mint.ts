@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 
 import type { KeyStore } from '../keys/keystore.js';
+import type { WriteOp } from '../store/store.js';
 import type { TokenRecord, TokenRecords } from './records.js';
 
 /** What a grant decided; `mint` turns it into a signed RFC 9068 JWT and its stored record. */
@@ -13,7 +14,11 @@ export interface TokenGrant {
   ttlSeconds: number;
   grantType: string;
   parentJti?: string;
+  delegationId?: string;
+  /** Claims beyond RFC 9068's (act, authorization_details, cnf, sub_iss, approval claims). */
   extraClaims?: Record<string, unknown>;
+  /** Fields copied into the stored record besides the standard ones. */
+  recordExtras?: Partial<Pick<TokenRecord, 'act' | 'authorization_details' | 'cnf' | 'sub_iss'>>;
 }
 
 export interface MintedToken {
@@ -23,7 +28,11 @@ export interface MintedToken {
 }
 
 export interface Minter {
-  mint(grant: TokenGrant): Promise<MintedToken>;
+  /**
+   * `alsoWrite(jti)` gives writes that go in the same round trip as the record (the audit
+   * event): the token is returned only when all of them are stored.
+   */
+  mint(grant: TokenGrant, alsoWrite?: (record: TokenRecord) => readonly WriteOp[]): Promise<MintedToken>;
 }
 
 /**
@@ -33,7 +42,7 @@ export interface Minter {
 export function createMinter(deps: { issuer: string; keys: KeyStore; records: TokenRecords; now?: () => number }): Minter {
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   return {
-    async mint(grant) {
+    async mint(grant, alsoWrite) {
       const iat = now();
       const exp = iat + grant.ttlSeconds;
       const jti = randomBytes(18).toString('base64url');
@@ -48,6 +57,8 @@ export function createMinter(deps: { issuer: string; keys: KeyStore; records: To
         exp,
         parent_jti: grant.parentJti ?? null,
         grant_type: grant.grantType,
+        ...(grant.delegationId ? { delegation_id: grant.delegationId } : {}),
+        ...grant.recordExtras,
       };
       const accessToken = await new SignJWT({ ...grant.extraClaims, client_id: grant.clientId, scope: grant.scope })
         .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
@@ -58,7 +69,7 @@ export function createMinter(deps: { issuer: string; keys: KeyStore; records: To
         .setExpirationTime(exp)
         .setJti(jti)
         .sign(key);
-      await deps.records.put(record);
+      await deps.records.put(record, alsoWrite?.(record));
       return { accessToken, record, expiresIn: grant.ttlSeconds };
     },
   };

@@ -1,5 +1,5 @@
-import type { Store } from '../store/store.js';
-import { tokenChildrenKey, tokenKey } from '../store/keys.js';
+import { agentTokensKey, delegationTokensKey, tokenChildrenKey, tokenKey } from '../store/keys.js';
+import type { Store, WriteOp } from '../store/store.js';
 
 /**
  * The server-side record of every JWT access token Mandate issues. JWTs are self-contained, so
@@ -21,6 +21,10 @@ export interface TokenRecord {
   act?: Record<string, unknown>;
   authorization_details?: unknown[];
   cnf?: { jkt: string };
+  /** The delegation that allowed this hop (its audiences and scopes bound later hops). */
+  delegation_id?: string;
+  /** Issuer of `sub` when it is not Mandate. */
+  sub_iss?: string;
   /** Set once, when revoked (epoch seconds). */
   revoked_at?: number;
 }
@@ -34,13 +38,23 @@ export class TokenRecords {
     private readonly now: () => number = () => Math.floor(Date.now() / 1000),
   ) {}
 
-  /** Stores the record (and links it under its parent) with a TTL of the token's remaining life. */
-  async put(record: TokenRecord): Promise<void> {
-    const ttl = Math.max(1, record.exp - this.now());
-    await this.store.set(tokenKey(record.jti), JSON.stringify(record), { ttlSeconds: ttl });
-    if (record.parent_jti) {
-      await this.store.addToSet(tokenChildrenKey(record.parent_jti), record.jti, ttl);
-    }
+  /**
+   * The writes that store a record and link it: under its parent (revocation cascades down),
+   * under its delegation and under its agent (revoking either revokes it). The record comes
+   * first so nothing ever points at a missing record.
+   */
+  writes(record: TokenRecord): WriteOp[] {
+    const ttlSeconds = Math.max(1, record.exp - this.now());
+    const ops: WriteOp[] = [{ op: 'set', key: tokenKey(record.jti), value: JSON.stringify(record), ttlSeconds }];
+    if (record.parent_jti) ops.push({ op: 'addToSet', key: tokenChildrenKey(record.parent_jti), member: record.jti, ttlSeconds });
+    if (record.delegation_id) ops.push({ op: 'addToSet', key: delegationTokensKey(record.delegation_id), member: record.jti, ttlSeconds });
+    ops.push({ op: 'addToSet', key: agentTokensKey(record.client_id), member: record.jti, ttlSeconds });
+    return ops;
+  }
+
+  /** Stores the record (and its links) with a TTL of the token's remaining life. */
+  async put(record: TokenRecord, extra: readonly WriteOp[] = []): Promise<void> {
+    await this.store.writeBatch([...this.writes(record), ...extra]);
   }
 
   async get(jti: string): Promise<TokenRecord | undefined> {
@@ -51,6 +65,22 @@ export class TokenRecords {
   /** Active = stored, not revoked, not expired. */
   isActive(record: TokenRecord | undefined): record is TokenRecord {
     return record !== undefined && record.revoked_at === undefined && record.exp > this.now();
+  }
+
+  /** Revokes every token issued under a delegation, with their subtrees. */
+  async revokeByDelegation(delegationId: string): Promise<string[]> {
+    return this.#revokeAll(await this.store.setMembers(delegationTokensKey(delegationId)));
+  }
+
+  /** Revokes every token issued to an agent, with their subtrees (retirement). */
+  async revokeByAgent(agentId: string): Promise<string[]> {
+    return this.#revokeAll(await this.store.setMembers(agentTokensKey(agentId)));
+  }
+
+  async #revokeAll(jtis: string[]): Promise<string[]> {
+    const revoked: string[] = [];
+    for (const jti of jtis) revoked.push(...(await this.revoke(jti)));
+    return revoked;
   }
 
   /**

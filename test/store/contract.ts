@@ -66,6 +66,30 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       });
     });
 
+    describe('writeBatch', () => {
+      it('applies sets and set additions in one call, each with its TTL', async () => {
+        await store.addToSet('s', 'old', 600);
+        await store.writeBatch([
+          { op: 'set', key: 'r', value: 'record', ttlSeconds: 60 },
+          { op: 'addToSet', key: 's', member: 'new', ttlSeconds: 30 },
+          { op: 'addToSet', key: 'fresh', member: 'm', ttlSeconds: 45 },
+        ]);
+        expect(await store.get('r')).toBe('record');
+        expect((await store.setMembers('s')).sort()).toEqual(['new', 'old']);
+        expect(await store.setMembers('fresh')).toEqual(['m']);
+        expect(await store.ttl('r')).toBeGreaterThan(55);
+        // Never shortened: the set keeps its longer TTL.
+        expect(await store.ttl('s')).toBeGreaterThan(590);
+        expect(await store.ttl('fresh')).toBeGreaterThan(40);
+        expect(await store.ttl('fresh')).toBeLessThanOrEqual(45);
+      });
+
+      it('accepts an empty batch and refuses a bad TTL', async () => {
+        await store.writeBatch([]);
+        await expect(store.writeBatch([{ op: 'set', key: 'x', value: 'v', ttlSeconds: 0 }])).rejects.toThrow(RangeError);
+      });
+    });
+
     describe('ttl and expiry', () => {
       it('reports the remaining TTL, -2 for a missing key', async () => {
         expect(await store.ttl('missing')).toBe(-2);
