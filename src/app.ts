@@ -2,10 +2,15 @@ import Koa from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 
+import { createAuditLog } from './audit/audit.js';
 import type { Policy } from './config/policy-schema.js';
+import type { ExchangeDeps } from './exchange/exchange.js';
+import { policyDelegations } from './exchange/subjects.js';
+import { createTokenVerifier } from './exchange/verify-token.js';
 import { bodyLimit } from './http/body.js';
 import { errorHandler } from './http/errors.js';
 import { health } from './http/health.js';
+import { introspectionDetails } from './http/introspection-details.js';
 import { jwtTokenParams } from './http/jwt-token-params.js';
 import { createMetrics } from './http/metrics.js';
 import { requestContext } from './http/request-context.js';
@@ -16,6 +21,7 @@ import { createJwtReferences } from './oidc/jwt-references.js';
 import { createProvider } from './oidc/provider.js';
 import { policyRegistry } from './registry/registry.js';
 import type { SecretResolver } from './registry/secrets.js';
+import { dpopProofKey } from './store/keys.js';
 import type { Store } from './store/store.js';
 import { createMinter } from './tokens/mint.js';
 import { TokenRecords } from './tokens/records.js';
@@ -58,12 +64,34 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
   const records = new TokenRecords(store);
   const minter = createMinter({ issuer: deps.issuer, keys, records });
   const references = createJwtReferences({ issuer: deps.issuer, jwks: () => keys.publicJwks(), clockToleranceSeconds });
+  const metrics = createMetrics();
+  const delegations = policyDelegations(policy);
+  const exchange: ExchangeDeps = {
+    issuer: deps.issuer,
+    policy,
+    registry,
+    records,
+    store,
+    minter,
+    audit: createAuditLog(logger),
+    verifier: createTokenVerifier({
+      mandateIssuer: deps.issuer,
+      mandateJwks: () => keys.publicJwks(),
+      trustedIssuers: policy.trusted_issuers,
+      clockSkewSeconds: clockToleranceSeconds,
+      maxTokenBytes: policy.limits.max_subject_token_bytes,
+    }),
+    delegations: () => delegations,
+    rememberDpopJti: (jkt, jti, ttlSeconds) => store.set(dpopProofKey(jkt, jti), '1', { ttlSeconds, onlyIfAbsent: true }),
+    now: () => Math.floor(Date.now() / 1000),
+  };
   const provider = await createProvider({
     issuer: deps.issuer, store, keys, registry, minter, records, references, secrets: deps.secrets, clockToleranceSeconds,
+    exchange, exchangesTotal: metrics.exchangesTotal,
+    authorizationDetailsTypes: [...new Set(['agent_task', ...policy.resources.flatMap((r) => r.authorization_details_types)])],
   });
   provider.on('server_error', (ctx, err) => logger.error({ err, request_id: ctx.state?.requestId }, 'oidc-provider server error'));
 
-  const metrics = createMetrics();
   const app = new Koa();
   app.silent = true;
 
@@ -95,6 +123,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
       ctx.body = anchorToIssuer(ctx.body as Record<string, unknown>, `${ctx.protocol}://${ctx.host}`, deps.issuer);
     }
   });
+  app.use(introspectionDetails(INTROSPECTION_PATH, records));
   app.use(jwtTokenParams([INTROSPECTION_PATH, REVOCATION_PATH], references));
   app.use(compose(provider.middleware));
 

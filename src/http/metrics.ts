@@ -5,6 +5,8 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 export interface Metrics {
   registry: Registry;
   middleware: Middleware;
+  /** Token exchanges by outcome: issued, refused, error. */
+  exchangesTotal: Counter<'outcome'>;
 }
 
 /** Route labels from a fixed list so that arbitrary paths cannot explode label cardinality. */
@@ -41,6 +43,13 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  const exchangesTotal = new Counter({
+    name: 'mandate_token_exchanges_total',
+    help: 'RFC 8693 token exchanges by outcome (issued, refused, error)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+
   const middleware: Middleware = async function metricsMiddleware(ctx, next) {
     const stop = duration.startTimer({ route: routeLabel(ctx.path), method: ctx.method });
     try {
@@ -50,5 +59,5 @@ export function createMetrics(): Metrics {
       requests.inc({ route: routeLabel(ctx.path), method: ctx.method, status: String(ctx.status) });
     }
   };
-  return { registry, middleware };
+  return { registry, middleware, exchangesTotal };
 }

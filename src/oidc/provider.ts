@@ -20,6 +20,8 @@ export interface ProviderDeps extends GrantDeps {
   records: TokenRecords;
   references: JwtReferences;
   clockToleranceSeconds: number;
+  /** RFC 9396 types accepted anywhere, for discovery. */
+  authorizationDetailsTypes: string[];
 }
 
 /** A token record in the shape oidc-provider's AccessToken model expects from its adapter. */
@@ -84,12 +86,27 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     clockTolerance: deps.clockToleranceSeconds,
     clientDefaults: { id_token_signed_response_alg: signing.alg, grant_types: [], response_types: [] },
     findAccount: async () => undefined,
+    discovery: {
+      authorization_details_types_supported: deps.authorizationDetailsTypes,
+      // RFC 8693 token types accepted as subject_token_type / requested_token_type.
+      token_types_supported: ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt'],
+    },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: false },
       userinfo: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
+      resourceIndicators: {
+        enabled: false,
+        // oidc-provider insists on a resource whenever authorization_details is sent; for token
+        // exchange the target may come as `audience` or from the agent's default_audience.
+        defaultResource: async (ctx: KoaContextWithOIDC, client) => {
+          const audience = ctx.oidc.params?.audience;
+          if (typeof audience === 'string') return audience;
+          return (await registry.client(client.clientId))?.agent?.default_audience;
+        },
+      },
       introspection: {
         enabled: true,
         allowedPolicy: (_ctx: KoaContextWithOIDC, client, token) => introspectionAllowed(registry, client.clientId, token),

@@ -1,0 +1,72 @@
+import type { AgentConfig } from '../config/policy-schema.js';
+import { checkAgentState } from '../policy/agent-state.js';
+import type { DelegationGrant, PreviousActor } from '../policy/authorization.js';
+import { checkDpopProof } from './dpop.js';
+import { must } from './errors.js';
+import type { ExchangeDeps, ExchangeInput } from './exchange.js';
+import { fail, type VerifiedToken } from './types.js';
+
+/** The checks of a token exchange that need the registry, the store or the request (I/O at the edge). */
+
+/** Rule 8: the authenticated client must be a usable agent (unknown, suspended, retired, expired, orphaned: invalid_client). */
+export async function loadAgent(clientId: string, deps: ExchangeDeps, now: number): Promise<AgentConfig> {
+  const entry = await deps.registry.client(clientId);
+  if (entry?.kind === 'client') must(fail('unauthorized_client', `client ${clientId} is not an agent and may not use token exchange`));
+  const agent = entry?.agent;
+  const owner = agent && deps.policy.users.find((u) => u.id === agent.owner);
+  must(checkAgentState({ clientId, ...(agent ? { agent } : {}), ...(owner ? { owner } : {}), now }));
+  return agent!;
+}
+
+/** Rule 1: signature and claims, then for Mandate's own tokens the stored record (revocation). */
+export async function verifiedActive(token: string, type: string, param: 'subject_token' | 'actor_token', deps: ExchangeDeps): Promise<VerifiedToken> {
+  const verified = must(await deps.verifier.verify(token, type, param));
+  if (verified.mandateIssued && !deps.records.isActive(await deps.records.get(verified.jti!))) {
+    must(fail('invalid_request', `${param} has been revoked or is not known`, 'revoked_token'));
+  }
+  return verified;
+}
+
+/** Rule 3: the actor token must be the authenticated agent's, from the same chain as the subject. */
+export function checkActor(actor: VerifiedToken, subject: VerifiedToken, agentId: string): void {
+  if (actor.sub !== agentId) must(fail('invalid_request', `actor_token identifies ${actor.sub}, not the authenticated agent ${agentId}`, 'actor_mismatch'));
+  if (actor.act !== undefined && JSON.stringify(actor.act) !== JSON.stringify(subject.act)) {
+    must(fail('invalid_request', 'actor_token belongs to another delegation chain than subject_token', 'chain_splice'));
+  }
+}
+
+/** Every agent named in the subject's `act` must be registered; returns the outermost other actor. */
+export function checkChain(subject: VerifiedToken, agentId: string, deps: ExchangeDeps): PreviousActor | undefined {
+  const known = (id: string): AgentConfig | undefined => deps.policy.agents.find((a) => a.id === id);
+  for (let entry = subject.act; entry; entry = entry.act) {
+    if ((entry.iss === undefined || entry.iss === deps.issuer) && !known(entry.sub)) {
+      must(fail('invalid_request', `subject_token act names unregistered agent ${entry.sub}`, 'unregistered_actor'));
+    }
+  }
+  const outer = subject.act;
+  if (!outer || outer.sub === agentId || (outer.iss !== undefined && outer.iss !== deps.issuer)) return undefined;
+  const previous = known(outer.sub)!;
+  return { id: previous.id, registered: true, mayDelegateTo: previous.may_delegate_to };
+}
+
+/** A later hop stays within the delegation that allowed the first one. */
+export async function inheritedDelegation(subject: VerifiedToken, deps: ExchangeDeps, now: number): Promise<DelegationGrant | undefined> {
+  if (!subject.mandateIssued || !subject.jti) return undefined;
+  const id = (await deps.records.get(subject.jti))?.delegation_id;
+  if (id === undefined) return undefined;
+  const delegation = deps.delegations().find((d) => d.id === id);
+  if (!delegation || (delegation.expiresAt !== undefined && delegation.expiresAt <= now)) {
+    must(fail('invalid_request', `delegation ${id} behind subject_token is no longer active`, 'delegation_inactive'));
+  }
+  return delegation;
+}
+
+/** RFC 9449: the key the new token is bound to, if any; bound subjects and require_dpop agents need a proof. */
+export async function bindingKey(input: ExchangeInput, agent: AgentConfig, subject: VerifiedToken, deps: ExchangeDeps, now: number): Promise<string | undefined> {
+  const jkt = must(await checkDpopProof({ proofs: input.dpopProofs, method: 'POST', url: `${deps.issuer}/token`, now, remember: deps.rememberDpopJti }));
+  if (jkt === undefined && agent.require_dpop) must(fail('invalid_dpop_proof', `agent ${agent.id} must send a DPoP proof`, 'dpop_required'));
+  if (subject.cnfJkt !== undefined && subject.cnfJkt !== jkt) {
+    must(fail('invalid_dpop_proof', 'subject_token is DPoP-bound: a proof from the same key is required', 'dpop_key_mismatch'));
+  }
+  return jkt;
+}

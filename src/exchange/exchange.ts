@@ -1,0 +1,163 @@
+import type { AuditInput, AuditLog } from '../audit/audit.js';
+import type { Policy } from '../config/policy-schema.js';
+import { MandateError } from '../errors.js';
+import { buildAct, actorIds } from '../policy/act.js';
+import { approvalNeeded } from '../policy/approval.js';
+import { decideAuthorization, type DelegationGrant } from '../policy/authorization.js';
+import { narrowAuthorizationDetails, parseAuthorizationDetails } from '../policy/authorization-details.js';
+import { decideLifetime } from '../policy/lifetime.js';
+import { decideScope } from '../policy/scope.js';
+import { resolveTarget, type Target } from '../policy/target.js';
+import type { Registry } from '../registry/registry.js';
+import type { Store } from '../store/store.js';
+import type { Minter } from '../tokens/mint.js';
+import type { TokenRecords } from '../tokens/records.js';
+import { bindingKey, checkActor, checkChain, inheritedDelegation, loadAgent, verifiedActive } from './checks.js';
+import { ExchangeRefused, must } from './errors.js';
+import { parseExchangeRequest } from './request.js';
+import { newSubject, subjectIdentity } from './subjects.js';
+import { fail } from './types.js';
+import type { TokenVerifier } from './verify-token.js';
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+export interface ExchangeDeps {
+  issuer: string;
+  policy: Policy;
+  registry: Registry;
+  verifier: TokenVerifier;
+  records: TokenRecords;
+  store: Store;
+  minter: Minter;
+  audit: AuditLog;
+  delegations: () => readonly DelegationGrant[];
+  rememberDpopJti: (jkt: string, jti: string, ttlSeconds: number) => Promise<boolean>;
+  now: () => number;
+}
+
+export interface ExchangeInput {
+  clientId: string;
+  params: Record<string, unknown>;
+  dpopProofs: string[];
+  requestId?: string;
+}
+
+export interface ExchangeResponse {
+  access_token: string;
+  issued_token_type: string;
+  token_type: 'Bearer' | 'DPoP';
+  expires_in: number;
+  scope: string;
+}
+
+/**
+ * RFC 8693 token exchange as one story: check the request, the agent, the subject and actor
+ * tokens; decide target, authorization, scope, task, `act`, lifetime and binding with pure
+ * policy functions; mint; and record the decision. Every refusal is an ExchangeRefused and an
+ * audit event. `audit` collects what is known so far, so a refusal says how far it got.
+ */
+export async function exchangeToken(input: ExchangeInput, deps: ExchangeDeps): Promise<ExchangeResponse> {
+  const audit: AuditInput = { type: 'token.refused', outcome: 'failure', client_id: input.clientId, ...(input.requestId ? { request_id: input.requestId } : {}) };
+  try {
+    return await decideAndIssue(input, deps, audit);
+  } catch (err) {
+    if (err instanceof MandateError) await recordRefusal(deps, audit, err);
+    throw err;
+  }
+}
+
+async function recordRefusal(deps: ExchangeDeps, audit: AuditInput, err: MandateError): Promise<void> {
+  const reason = err instanceof ExchangeRefused ? err.reason : err.error;
+  const type = reason.startsWith('agent_') || reason === 'unknown_agent' || reason === 'owner_inactive' || reason === 'unregistered_actor' ? 'agent.blocked' : audit.type;
+  const { event, ops } = deps.audit.prepare({ ...audit, type, reason });
+  // Best effort: a refusal must not turn into a 500 because the store is also down.
+  await deps.store.writeBatch(ops).catch(() => undefined);
+  deps.audit.logged(event);
+}
+
+async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: AuditInput): Promise<ExchangeResponse> {
+  const { policy, issuer } = deps;
+  const now = deps.now();
+  const request = must(parseExchangeRequest(input.params));
+
+  const agent = await loadAgent(input.clientId, deps, now);
+  const subject = await verifiedActive(request.subjectToken, request.subjectTokenType, 'subject_token', deps);
+  const identity = subjectIdentity(subject, policy, issuer);
+  Object.assign(audit, { subject: { iss: identity.iss, sub: identity.sub }, actors: actorIds(subject.act), ...(subject.jti ? { parent_jti: subject.jti } : {}) });
+  if (request.actorToken !== undefined) {
+    checkActor(await verifiedActive(request.actorToken, request.actorTokenType!, 'actor_token', deps), subject, agent.id);
+  }
+  const previousActor = checkChain(subject, agent.id, deps);
+
+  const target = must(resolveTarget({
+    agent, requested: request.targets, resourceByUri: (uri) => deps.registry.resource(uri), agentById: (id) => policy.agents.find((a) => a.id === id),
+  }));
+  audit.audience = targetId(target);
+  const inherited = await inheritedDelegation(subject, deps, now);
+  const delegations = inherited ? [inherited] : deps.delegations();
+  const authorization = must(decideAuthorization({
+    agentId: agent.id, subject, identity, target, requestedScopes: request.scopes, delegations, ...(previousActor ? { previousActor } : {}), now, mandateIssuer: issuer,
+  }));
+  const delegation = authorization.delegation ?? inherited;
+  if (delegation) {
+    audit.delegation_id = delegation.id;
+    if (target.kind === 'resource' && !delegation.audiences.includes(target.uri)) {
+      must(fail('invalid_target', `delegation ${delegation.id} does not cover ${target.uri}`));
+    }
+  }
+
+  const scopes = must(decideScope({
+    requested: request.scopes,
+    ...(subject.scope ? { subjectScope: subject.scope } : {}),
+    agentScopes: agent.scopes,
+    targetScopes: target.kind === 'resource' ? target.resource.scopes : target.agent.scopes,
+    ...(delegation ? { delegationScopes: delegation.scopes } : {}),
+  }));
+  audit.scope = scopes.join(' ');
+  const allowedTypes = target.kind === 'resource' ? target.resource.authorization_details_types : [];
+  const details = must(narrowAuthorizationDetails(must(parseAuthorizationDetails(request.authorizationDetails, allowedTypes)), subject.authorizationDetails));
+  const act = must(buildAct({ agentId: agent.id, ...(subject.act ? { subjectAct: subject.act } : {}), maxDepth: policy.limits.max_delegation_depth, mandateIssuer: issuer }));
+  audit.actors = actorIds(act);
+
+  const tier = policy.tiers[agent.tier];
+  const approval = approvalNeeded({ tierApproval: tier.approval, highRiskScopes: target.kind === 'resource' ? target.resource.high_risk_scopes : [], scopes });
+  if (approval.needed) {
+    must(fail('invalid_request', `this request needs a human approval (${approval.reason === 'tier_always' ? `tier ${agent.tier} agent` : `high-risk scope ${approval.scopes.join(' ')}`}), which this server cannot collect yet`, 'approval_required'));
+  }
+  const ttl = must(decideLifetime({
+    now,
+    ...(agent.max_token_ttl !== undefined ? { agentMaxTtl: agent.max_token_ttl } : {}),
+    tierMaxTtl: tier.max_token_ttl,
+    ...(target.kind === 'resource' && target.resource.max_token_ttl !== undefined ? { targetMaxTtl: target.resource.max_token_ttl } : {}),
+    subjectExp: subject.exp,
+  }));
+  const jkt = await bindingKey(input, agent, subject, deps, now);
+
+  const { sub, subIss } = newSubject(identity, issuer);
+  const scope = scopes.join(' ');
+  let issued: ReturnType<AuditLog['prepare']>['event'] | undefined;
+  const minted = await deps.minter.mint({
+    clientId: agent.id, sub, aud: targetId(target), scope, ttlSeconds: ttl, grantType: TOKEN_EXCHANGE,
+    ...(subject.mandateIssued && subject.jti ? { parentJti: subject.jti } : {}),
+    ...(delegation ? { delegationId: delegation.id } : {}),
+    extraClaims: { act, ...(details ? { authorization_details: details } : {}), ...(jkt ? { cnf: { jkt } } : {}), ...(subIss ? { sub_iss: subIss } : {}) },
+    recordExtras: { act: { ...act }, ...(details ? { authorization_details: details } : {}), ...(jkt ? { cnf: { jkt } } : {}), ...(subIss ? { sub_iss: subIss } : {}) },
+  }, (record) => {
+    const prepared = deps.audit.prepare({ ...audit, type: 'token.issued', outcome: 'success', jti: record.jti });
+    issued = prepared.event;
+    return prepared.ops;
+  });
+  if (issued) deps.audit.logged(issued);
+
+  return {
+    access_token: minted.accessToken,
+    issued_token_type: request.requestedTokenType,
+    token_type: jkt ? 'DPoP' : 'Bearer',
+    expires_in: minted.expiresIn,
+    scope,
+  };
+}
+
+function targetId(target: Target): string {
+  return target.kind === 'resource' ? target.uri : target.id;
+}

@@ -1,0 +1,24 @@
+import type { AgentConfig, UserConfig } from '../config/policy-schema.js';
+import { fail, ok, type Result } from '../exchange/types.js';
+
+export interface AgentStateInput {
+  clientId: string;
+  agent?: AgentConfig;
+  owner?: UserConfig;
+  /** Epoch seconds. */
+  now: number;
+}
+
+/** One answer for every case, so a caller cannot probe which ids exist or why one is refused. */
+const GENERIC = 'client authentication failed or the client may not be used';
+
+/** SPEC rule 8: unknown, suspended, retired, expired or orphaned agents get invalid_client; `reason` tells the audit trail which. */
+export function checkAgentState(input: AgentStateInput): Result<void> {
+  const { agent, owner, now } = input;
+  if (!agent) return fail('invalid_client', GENERIC, 'unknown_agent');
+  if (agent.status === 'suspended') return fail('invalid_client', GENERIC, 'agent_suspended');
+  if (agent.status === 'retired') return fail('invalid_client', GENERIC, 'agent_retired');
+  if (agent.expires_at !== undefined && Date.parse(agent.expires_at) / 1000 <= now) return fail('invalid_client', GENERIC, 'agent_expired');
+  if (!owner || owner.status !== 'active') return fail('invalid_client', GENERIC, 'owner_inactive');
+  return ok(undefined);
+}
