@@ -88,7 +88,7 @@ async function main() {
   };
   writeFileSync(join(dir, 'policy.json'), JSON.stringify(policy));
   const port = await freePort();
-  start(process.execPath, ['dist/src/main.js'], {
+  start(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), 'dist/src/main.js'], {
     PORT: String(port), REDIS_URL: redisUrl, MANDATE_CONFIG: join(dir, 'policy.json'), MANDATE_KEYS_DIR: join(dir, 'keys'), LOG_LEVEL: 'silent',
   });
   const base = `http://127.0.0.1:${port}`;

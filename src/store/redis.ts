@@ -23,6 +23,7 @@ export class RedisStore implements Store {
   constructor(client: Redis | Cluster) {
     this.#client = client;
     client.defineCommand(SET_JSON_FIELD_COMMAND, { numberOfKeys: 1, lua: SET_JSON_FIELD_IF_ABSENT });
+    client.defineCommand(ADD_TO_SET_COMMAND, { numberOfKeys: 1, lua: ADD_TO_SET });
   }
 
   get(key: string): Promise<string | null> {
@@ -66,9 +67,7 @@ export class RedisStore implements Store {
 
   async addToSet(key: string, member: string, ttlSeconds: number): Promise<void> {
     assertTtl(ttlSeconds);
-    // EXPIRE GT leaves a key without a TTL untouched, so NX first gives a new set its TTL, then GT
-    // extends an existing one: the set lives at least ttlSeconds and is never shortened.
-    await this.#exec(this.#client.multi().sadd(key, member).expire(key, ttlSeconds, 'NX').expire(key, ttlSeconds, 'GT'));
+    await this.#run(() => this.#client[ADD_TO_SET_COMMAND](key, member, ttlSeconds));
   }
 
   async writeBatch(ops: readonly WriteOp[]): Promise<void> {
@@ -77,7 +76,7 @@ export class RedisStore implements Store {
     for (const op of ops) {
       assertTtl(op.ttlSeconds);
       if (op.op === 'set') pipeline.set(op.key, op.value, 'EX', op.ttlSeconds);
-      else pipeline.sadd(op.key, op.member).expire(op.key, op.ttlSeconds, 'NX').expire(op.key, op.ttlSeconds, 'GT');
+      else pipeline[ADD_TO_SET_COMMAND](op.key, op.member, op.ttlSeconds);
     }
     // A pipeline is not a MULTI, so keys in different Cluster slots are fine.
     await this.#exec(pipeline);
@@ -166,8 +165,22 @@ const SET_JSON_FIELD_COMMAND = 'mandateSetJsonFieldIfAbsent';
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     mandateSetJsonFieldIfAbsent(key: string, field: string, valueJson: string): Result<string, Context>;
+    mandateAddToSet(key: string, member: string, ttlSeconds: number): Result<number, Context>;
   }
 }
+
+const ADD_TO_SET_COMMAND = 'mandateAddToSet';
+
+/**
+ * SADD, then make the set live at least ARGV[2] seconds without ever shortening it: one command
+ * instead of SADD + EXPIRE NX + EXPIRE GT, which matters on the token-issuing path.
+ */
+const ADD_TO_SET = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+`;
 
 /**
  * KEYS[1] holds a JSON object; ARGV[1] is a field name, ARGV[2] the field's value already encoded

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { SignJWT } from 'jose';
 
 import type { KeyStore } from '../keys/keystore.js';
 import type { WriteOp } from '../store/store.js';
 import type { TokenRecord, TokenRecords } from './records.js';
+import { signJws } from './sign.js';
 
 /** What a grant decided; `mint` turns it into a signed RFC 9068 JWT and its stored record. */
 export interface TokenGrant {
@@ -60,15 +60,10 @@ export function createMinter(deps: { issuer: string; keys: KeyStore; records: To
         ...(grant.delegationId ? { delegation_id: grant.delegationId } : {}),
         ...grant.recordExtras,
       };
-      const accessToken = await new SignJWT({ ...grant.extraClaims, client_id: grant.clientId, scope: grant.scope })
-        .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
-        .setIssuer(deps.issuer)
-        .setSubject(grant.sub)
-        .setAudience(grant.aud)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .setJti(jti)
-        .sign(key);
+      const claims = {
+        ...grant.extraClaims, iss: deps.issuer, sub: grant.sub, aud: grant.aud, client_id: grant.clientId, scope: grant.scope, iat, exp, jti,
+      };
+      const accessToken = signJws({ typ: 'at+jwt', kid }, claims, alg, key);
       await deps.records.put(record, alsoWrite?.(record));
       return { accessToken, record, expiresIn: grant.ttlSeconds };
     },
