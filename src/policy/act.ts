@@ -1,44 +1,66 @@
 import type { ActClaim } from '../exchange/types.js';
 import { fail, ok, type Result } from '../exchange/types.js';
+import { visible } from './scope.js';
 
 export interface ActInput {
+  /** The authenticated agent, about to become the outermost actor. */
   agentId: string;
+  /** The `act` of the (validated) subject token, when it has one. */
   subjectAct?: ActClaim;
+  /** `limits.max_delegation_depth`: most actors a chain may hold. */
   maxDepth: number;
   mandateIssuer: string;
 }
 
+type Actor = { sub: string; iss?: string };
+
+/** The entries of a chain, outermost first, as identity claims only (`sub`, `iss`). */
+function entriesOf(act?: ActClaim): Actor[] {
+  const entries: Actor[] = [];
+  for (let entry = act; entry; entry = entry.act) entries.push(entry.iss === undefined ? { sub: entry.sub } : { sub: entry.sub, iss: entry.iss });
+  return entries;
+}
+
 /** Agent ids of a chain, outermost first. */
 export function actorIds(act?: ActClaim): string[] {
-  const ids: string[] = [];
-  for (let entry = act; entry; entry = entry.act) ids.push(entry.sub);
-  return ids;
+  return entriesOf(act).map((entry) => entry.sub);
 }
 
-export const depthOf = (act?: ActClaim): number => actorIds(act).length;
+/** Number of actors in a chain (0 without `act`). */
+export const depthOf = (act?: ActClaim): number => entriesOf(act).length;
 
-/** A copy holding identity claims only (`sub`, `iss`), whatever else the input carried. */
-function identityOnly(act: ActClaim): ActClaim {
-  return { sub: act.sub, ...(act.iss !== undefined ? { iss: act.iss } : {}), ...(act.act ? { act: identityOnly(act.act) } : {}) };
-}
-
-const isMandateAgent = (entry: ActClaim, id: string, issuer: string): boolean => entry.sub === id && (entry.iss === undefined || entry.iss === issuer);
+/** An actor without `iss` is one of Mandate's agents, so `iss` absent and `iss` = Mandate are the same actor. */
+const actorKey = (entry: Actor, mandateIssuer: string): string => JSON.stringify([entry.iss ?? mandateIssuer, entry.sub]);
 
 /**
  * SPEC rule 4: a new outermost `{sub: agent}` around the subject's chain; the same actor
- * re-exchanging keeps the chain as it is; the chain is never dropped; an agent appearing twice
- * (a cycle) or a chain longer than `maxDepth` is refused.
+ * re-exchanging keeps the chain as it is; the chain is never dropped. The result is checked
+ * whichever way it was built (a chain from another issuer is not trusted to be sound): an actor
+ * appearing twice is a cycle, more than `maxDepth` actors is too deep. The output carries
+ * identity claims only, whatever else the input held.
  */
 export function buildAct(input: ActInput): Result<ActClaim> {
   const { agentId, subjectAct, maxDepth, mandateIssuer } = input;
-  if (subjectAct && isMandateAgent(subjectAct, agentId, mandateIssuer)) return ok(identityOnly(subjectAct));
-  for (let entry = subjectAct; entry; entry = entry.act) {
-    if (isMandateAgent(entry, agentId, mandateIssuer)) {
-      return fail('invalid_request', `act chain would contain agent ${agentId} twice (cycle)`, 'act_cycle');
+  const self: Actor = { sub: agentId };
+  const inner = entriesOf(subjectAct);
+  const selfKey = actorKey(self, mandateIssuer);
+  const reExchange = inner[0] !== undefined && actorKey(inner[0], mandateIssuer) === selfKey;
+  const entries = reExchange ? inner : [self, ...inner];
+
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const key = actorKey(entry, mandateIssuer);
+    if (seen.has(key)) {
+      const who = key === selfKey ? `agent ${agentId}` : `actor ${visible(entry.sub)}`;
+      return fail('invalid_request', `act chain would contain ${who} twice (cycle)`, 'act_cycle');
     }
+    seen.add(key);
   }
-  const act: ActClaim = { sub: agentId, ...(subjectAct ? { act: identityOnly(subjectAct) } : {}) };
-  const depth = depthOf(act);
-  if (depth > maxDepth) return fail('invalid_request', `act chain depth ${depth} exceeds max_delegation_depth ${maxDepth}`, 'act_depth');
-  return ok(act);
+  if (entries.length > maxDepth) {
+    return fail('invalid_request', `act chain depth ${entries.length} exceeds max_delegation_depth ${maxDepth}`, 'act_depth');
+  }
+
+  let act: ActClaim | undefined;
+  for (const entry of entries.reverse()) act = act === undefined ? { ...entry } : { ...entry, act };
+  return ok(act!);
 }

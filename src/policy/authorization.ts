@@ -1,7 +1,8 @@
 import { fail, ok, type Result, type VerifiedToken } from '../exchange/types.js';
+import { visible } from './scope.js';
 import type { Target } from './target.js';
 
-/** A standing permission subject → agent (from the policy file, later also the admin API). */
+/** A standing permission subject → agent (from the policy file, the admin API or a consent approval). */
 export interface DelegationGrant {
   id: string;
   userId?: string;
@@ -30,18 +31,32 @@ export interface AuthorizationInput {
   target: Target;
   requestedScopes: readonly string[];
   delegations: readonly DelegationGrant[];
+  /** What the registry knows of the outermost actor in `subject.act`, when it is not this agent. */
   previousActor?: PreviousActor;
+  /** Epoch seconds. */
   now: number;
   mandateIssuer: string;
 }
 
 export type AuthorizationBasis = { basis: 'audience' | 'may_act' | 'delegation'; delegation?: DelegationGrant };
 
-const targetName = (target: Target): string => (target.kind === 'resource' ? target.uri : target.id);
+const targetName = (target: Target): string => (target.kind === 'resource' ? target.uri : `agent ${target.id}`);
 
-function matchesIdentity(d: DelegationGrant, identity: SubjectIdentity): boolean {
-  if (d.userId !== undefined) return d.userId === identity.userId;
+/** The same user when both sides know the user; otherwise the same external identity. */
+function sameSubject(d: DelegationGrant, identity: SubjectIdentity): boolean {
+  if (d.userId !== undefined && identity.userId !== undefined) return d.userId === identity.userId;
   return d.subject !== undefined && d.subject.iss === identity.iss && d.subject.sub === identity.sub;
+}
+
+/**
+ * The agent that handed this subject token on, read from the token itself rather than trusted
+ * from the caller: the outermost actor when it is one of Mandate's agents (no `iss`, or Mandate's)
+ * and not the requesting agent (a re-exchange by the same actor hands nothing on).
+ */
+function previousAgentId(input: AuthorizationInput): string | undefined {
+  const outer = input.subject.act;
+  if (!outer || outer.sub === input.agentId) return undefined;
+  return outer.iss === undefined || outer.iss === input.mandateIssuer ? outer.sub : undefined;
 }
 
 /**
@@ -50,23 +65,29 @@ function matchesIdentity(d: DelegationGrant, identity: SubjectIdentity): boolean
  * its `may_act` names it, or an active delegation covers subject → agent at the target.
  */
 export function decideAuthorization(input: AuthorizationInput): Result<AuthorizationBasis> {
-  const { agentId, subject, previousActor } = input;
-  if (previousActor) {
-    if (!previousActor.registered) return fail('invalid_request', `subject_token act names unregistered agent ${previousActor.id}`, 'unregistered_actor');
-    if (!previousActor.mayDelegateTo.includes(agentId) && !subject.aud.includes(agentId)) {
-      return fail('invalid_request', `agent ${previousActor.id} may not delegate to ${agentId}`, 'delegation_not_allowed');
+  const { agentId, subject } = input;
+  const previousId = previousAgentId(input);
+  if (previousId !== undefined) {
+    // A previousActor describing someone else than the token's outermost actor is no information: fail closed.
+    const previous = input.previousActor?.id === previousId ? input.previousActor : undefined;
+    if (!previous?.registered) return fail('invalid_request', `subject_token act names unregistered agent ${visible(previousId)}`, 'unregistered_actor');
+    if (!previous.mayDelegateTo.includes(agentId) && !subject.aud.includes(agentId)) {
+      return fail('invalid_request', `agent ${previousId} may not delegate to ${agentId}`, 'delegation_not_allowed');
     }
   }
+
   if (subject.aud.includes(agentId)) return ok({ basis: 'audience' });
   if (subject.mayAct?.sub === agentId && (subject.mayAct.iss === undefined || subject.mayAct.iss === input.mandateIssuer)) {
     return ok({ basis: 'may_act' });
   }
+  const { target, now } = input;
   const candidates = input.delegations.filter((d) => d.agent === agentId
-    && matchesIdentity(d, input.identity)
-    && (d.expiresAt === undefined || d.expiresAt > input.now)
-    && (input.target.kind === 'agent' || d.audiences.includes(input.target.uri)));
-  const covering = candidates.find((d) => input.requestedScopes.every((s) => d.scopes.includes(s)));
-  const delegation = covering ?? candidates[0];
+    && sameSubject(d, input.identity)
+    && (d.expiresAt === undefined || d.expiresAt > now)
+    && (target.kind === 'agent' || d.audiences.includes(target.uri)));
+  // Prefer a delegation that covers every requested scope; otherwise the scope decision names what is missing.
+  const delegation = candidates.find((d) => input.requestedScopes.every((s) => d.scopes.includes(s))) ?? candidates[0];
   if (delegation) return ok({ basis: 'delegation', delegation });
-  return fail('invalid_request', `no delegation allows agent ${agentId} to act for ${input.identity.userId ?? input.identity.sub} at ${targetName(input.target)}`, 'no_delegation');
+  const who = input.identity.userId ?? visible(input.identity.sub);
+  return fail('invalid_request', `no delegation allows agent ${agentId} to act for ${who} at ${targetName(target)}`, 'no_delegation');
 }
