@@ -83,7 +83,9 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   const agent = await loadAgent(input.clientId, deps, now);
   const subject = await verifiedActive(request.subjectToken, request.subjectTokenType, 'subject_token', deps);
   const identity = subjectIdentity(subject, policy, issuer);
-  Object.assign(audit, { subject: { iss: identity.iss, sub: identity.sub }, actors: actorIds(subject.act), ...(subject.jti ? { parent_jti: subject.jti } : {}) });
+  // The audit trail names the human in Mandate's namespace when known, so every hop agrees.
+  const auditSubject = identity.userId !== undefined ? { iss: issuer, sub: identity.userId } : { iss: identity.iss, sub: identity.sub };
+  Object.assign(audit, { subject: auditSubject, actors: actorIds(subject.act), ...(subject.jti ? { parent_jti: subject.jti } : {}) });
   if (request.actorToken !== undefined) {
     checkActor(await verifiedActive(request.actorToken, request.actorTokenType!, 'actor_token', deps), subject, agent.id);
   }

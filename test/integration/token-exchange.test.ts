@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { calculateJwkThumbprint, createRemoteJWKSet, jwtVerify } from 'jose';
 import request from 'supertest';
 
+import { TokenRecords } from '../../src/tokens/records.js';
 import { secretOf, startTestApp, STORE_KINDS, type TestApp } from '../support/app.js';
 import { dpopProof } from '../support/dpop.js';
 import { AT, claimsOf, exchange, exchangePolicy, IDP, JWT, makeIdp, MAIL, TRAVEL, type TestIdp } from '../support/exchange.js';
@@ -124,6 +125,41 @@ describe.each(STORE_KINDS)('token exchange: issuing (%s store)', (kind) => {
     // An agent with require_dpop gets a bound token when it sends a proof.
     const required = await exchange(t, 'dpop-agent', { subject_token: await idp.token() }, { DPoP: (await dpopProof(t.issuer)).proof }).expect(200);
     expect(required.body.token_type).toBe('DPoP');
+  });
+
+  it('revoking a delegation revokes the tokens issued under it, down the chain', async () => {
+    const hop1 = await exchange(t, 'agent-x', { subject_token: await idp.token() }).expect(200);
+    const hop2 = await exchange(t, 'agent-x', { subject_token: hop1.body.access_token }).expect(200);
+    const revoked = await new TokenRecords(t.store).revokeByDelegation('alice-x');
+    expect(revoked).toEqual(expect.arrayContaining([claimsOf(hop1.body.access_token).jti, claimsOf(hop2.body.access_token).jti]));
+    for (const token of [hop1.body.access_token, hop2.body.access_token]) {
+      expect((await introspect(token).expect(200)).body).toEqual({ active: false });
+    }
+  });
+
+  it('retiring an agent revokes its tokens and the tokens minted from them', async () => {
+    const hop1 = await exchange(t, 'agent-a', { subject_token: await idp.token(), audience: 'agent-b', scope: 'trips:read' }).expect(200);
+    const hop2 = await exchange(t, 'agent-b', { subject_token: hop1.body.access_token, resource: TRAVEL }).expect(200);
+    await new TokenRecords(t.store).revokeByAgent('agent-a');
+    expect((await introspect(hop2.body.access_token).expect(200)).body).toEqual({ active: false });
+  });
+
+  it('records an audit event for each decision, stored and logged, with the fields of SPEC section 7', async () => {
+    const hop1 = await exchange(t, 'agent-a', { subject_token: await idp.token(), audience: 'agent-b', scope: 'trips:read' }).set('x-request-id', 'audit-1').expect(200);
+    const hop2 = await exchange(t, 'agent-b', { subject_token: hop1.body.access_token, resource: TRAVEL }).set('x-request-id', 'audit-2').expect(200);
+    await exchange(t, 'agent-b', { subject_token: hop1.body.access_token, resource: 'https://nowhere.example' }).set('x-request-id', 'audit-3').expect(400);
+    const events = t.logs.map((line) => JSON.parse(line) as { audit?: boolean; event?: Record<string, unknown> })
+      .filter((l) => l.audit === true).map((l) => l.event!);
+    const issued = events.find((e) => e.request_id === 'audit-2')!;
+    expect(issued).toEqual({
+      id: expect.any(String), time: expect.any(String), type: 'token.issued', outcome: 'success', request_id: 'audit-2',
+      subject: { iss: t.issuer, sub: 'alice' }, actors: ['agent-b', 'agent-a'], client_id: 'agent-b', audience: TRAVEL, scope: 'trips:read',
+      jti: claimsOf(hop2.body.access_token).jti, parent_jti: claimsOf(hop1.body.access_token).jti, delegation_id: 'alice-a',
+    });
+    expect(JSON.parse((await t.store.get(`mandate:audit:{${issued.id as string}}`))!)).toEqual(issued);
+    const refusedEvent = events.find((e) => e.request_id === 'audit-3')!;
+    expect(refusedEvent).toMatchObject({ type: 'token.refused', outcome: 'failure', reason: 'invalid_target', client_id: 'agent-b' });
+    expect(await t.store.get(`mandate:audit:{${refusedEvent.id as string}}`)).not.toBeNull();
   });
 
   it('counts exchanges by outcome in mandate_token_exchanges_total', async () => {
