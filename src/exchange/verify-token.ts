@@ -1,7 +1,8 @@
 import { Buffer } from 'node:buffer';
-import { errors, jwtVerify } from 'jose';
-import type { JSONWebKeySet, JWSHeaderParameters, JWTPayload, JWTVerifyOptions } from 'jose';
+import { errors } from 'jose';
+import type { JSONWebKeySet, JWSHeaderParameters, JWTPayload } from 'jose';
 import { SIGNING_ALGS } from '../keys/keystore.js';
+import { verifyJwt } from './fast-verify.js';
 import { IssuerKeysUnavailable, mandateKeys, trustedIssuerKeys } from './issuer-keys.js';
 import type { KeySource, TrustedIssuer } from './issuer-keys.js';
 import { readHeader, readIssuer, shown } from './token-shape.js';
@@ -120,23 +121,6 @@ function describeFailure(err: unknown, rule: IssuerRule, header: TokenHeader, pa
   }
 }
 
-/** jwtVerify, trying each candidate when several keys match a header without a usable kid. */
-async function verifySignature(token: string, keys: KeySource, options: JWTVerifyOptions): Promise<JWTPayload> {
-  try {
-    return (await jwtVerify(token, keys, options)).payload;
-  } catch (err) {
-    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
-    for await (const key of err) {
-      try {
-        return (await jwtVerify(token, key, options)).payload;
-      } catch (attempt) {
-        if (!(attempt instanceof errors.JWSSignatureVerificationFailed)) throw attempt;
-      }
-    }
-    throw new errors.JWSSignatureVerificationFailed();
-  }
-}
-
 export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
   const now = deps.now ?? Date.now;
   const skew = deps.clockSkewSeconds;
@@ -174,11 +158,11 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
 
     let payload: JWTPayload;
     try {
-      payload = await verifySignature(token, rule.keys, {
+      payload = await verifyJwt(token, header.value, rule.keys, {
         issuer: rule.issuer,
-        algorithms: [...rule.algorithms],
+        algorithms: rule.algorithms,
         clockTolerance: skew,
-        currentDate: new Date(now()),
+        now: now(),
         requiredClaims: ['exp', 'sub'],
         ...(rule.audiences ? { audience: rule.audiences } : {}),
       });
