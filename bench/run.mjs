@@ -109,8 +109,8 @@ async function main() {
   await load('warm-up', `${base}/token`, { ...form, authorization: basic('bench-agent') }, exBody).catch(() => undefined);
   const runs = [];
   for (let round = 0; round < 2; round += 1) {
-    runs.push(await load('client_credentials', `${base}/token`, { ...form, authorization: basic('bench-app') }, ccBody));
-    runs.push(await load('token exchange', `${base}/token`, { ...form, authorization: basic('bench-agent') }, exBody));
+    if (process.env.BENCH_ONLY !== 'exchange') runs.push(await load('client_credentials', `${base}/token`, { ...form, authorization: basic('bench-app') }, ccBody));
+    if (process.env.BENCH_ONLY !== 'client_credentials') runs.push(await load('token exchange', `${base}/token`, { ...form, authorization: basic('bench-agent') }, exBody));
   }
   const avg = (title, key) => { const r = runs.filter((x) => x.title === title); return r.reduce((s, x) => s + x[key], 0) / r.length; };
   const cc = { rps: avg('client_credentials', 'rps'), p50: avg('client_credentials', 'p50'), p99: avg('client_credentials', 'p99') };
