@@ -19,6 +19,7 @@ import type { KeyStore } from './keys/keystore.js';
 import type { Logger } from './log.js';
 import { createJwtReferences } from './oidc/jwt-references.js';
 import { createProvider } from './oidc/provider.js';
+import { checkAgentState } from './policy/agent-state.js';
 import { policyRegistry } from './registry/registry.js';
 import type { SecretResolver } from './registry/secrets.js';
 import { dpopProofKey } from './store/keys.js';
@@ -88,6 +89,12 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
   const provider = await createProvider({
     issuer: deps.issuer, store, keys, registry, minter, records, references, secrets: deps.secrets, clockToleranceSeconds,
     exchange, exchangesTotal: metrics.exchangesTotal,
+    clientUsable: async (clientId) => {
+      const entry = await registry.client(clientId);
+      if (entry?.kind !== 'agent') return entry !== undefined;
+      const owner = policy.users.find((u) => u.id === entry.agent!.owner);
+      return checkAgentState({ clientId, agent: entry.agent!, ...(owner ? { owner } : {}), now: Math.floor(Date.now() / 1000) }).ok;
+    },
     authorizationDetailsTypes: [...new Set(['agent_task', ...policy.resources.flatMap((r) => r.authorization_details_types)])],
   });
   provider.on('server_error', (ctx, err) => logger.error({ err, request_id: ctx.state?.requestId }, 'oidc-provider server error'));

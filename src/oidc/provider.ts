@@ -20,6 +20,8 @@ export interface ProviderDeps extends GrantDeps {
   records: TokenRecords;
   references: JwtReferences;
   clockToleranceSeconds: number;
+  /** False for a client whose tokens must no longer be honoured (suspended, retired or expired agent, inactive owner). */
+  clientUsable: (clientId: string) => Promise<boolean>;
   /** RFC 9396 types accepted anywhere, for discovery. */
   authorizationDetailsTypes: string[];
 }
@@ -63,7 +65,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       async find(reference) {
         const jti = references.jtiOf(reference);
         const record = jti === undefined ? undefined : await records.get(jti);
-        return records.isActive(record) ? accessTokenPayload(record) : undefined;
+        if (!records.isActive(record) || !(await deps.clientUsable(record.client_id))) return undefined;
+        return accessTokenPayload(record);
       },
       async destroy(jti) {
         await records.revoke(jti);

@@ -40,7 +40,7 @@ export interface AuthorizationInput {
 
 export type AuthorizationBasis = { basis: 'audience' | 'may_act' | 'delegation'; delegation?: DelegationGrant };
 
-const targetName = (target: Target): string => (target.kind === 'resource' ? target.uri : `agent ${target.id}`);
+const targetName = (target: Target): string => (target.kind === 'resource' ? target.uri : target.id);
 
 /** The same user when both sides know the user; otherwise the same external identity. */
 function sameSubject(d: DelegationGrant, identity: SubjectIdentity): boolean {
@@ -49,14 +49,16 @@ function sameSubject(d: DelegationGrant, identity: SubjectIdentity): boolean {
 }
 
 /**
- * The agent that handed this subject token on, read from the token itself rather than trusted
- * from the caller: the outermost actor when it is one of Mandate's agents (no `iss`, or Mandate's)
- * and not the requesting agent (a re-exchange by the same actor hands nothing on).
+ * The actor whose hand-off rule applies. The caller says what the registry knows of the
+ * subject's outermost actor; the token itself is read too, so that a caller forgetting (or
+ * mixing up) that actor fails closed instead of skipping the rule. An outermost actor from
+ * another issuer, or the requesting agent itself (re-exchange), hands nothing on.
  */
-function previousAgentId(input: AuthorizationInput): string | undefined {
+function previousActorOf(input: AuthorizationInput): PreviousActor | undefined {
   const outer = input.subject.act;
-  if (!outer || outer.sub === input.agentId) return undefined;
-  return outer.iss === undefined || outer.iss === input.mandateIssuer ? outer.sub : undefined;
+  const ours = outer !== undefined && outer.sub !== input.agentId && (outer.iss === undefined || outer.iss === input.mandateIssuer);
+  if (!ours) return input.previousActor;
+  return input.previousActor?.id === outer.sub ? input.previousActor : { id: outer.sub, registered: false };
 }
 
 /**
@@ -66,13 +68,11 @@ function previousAgentId(input: AuthorizationInput): string | undefined {
  */
 export function decideAuthorization(input: AuthorizationInput): Result<AuthorizationBasis> {
   const { agentId, subject } = input;
-  const previousId = previousAgentId(input);
-  if (previousId !== undefined) {
-    // A previousActor describing someone else than the token's outermost actor is no information: fail closed.
-    const previous = input.previousActor?.id === previousId ? input.previousActor : undefined;
-    if (!previous?.registered) return fail('invalid_request', `subject_token act names unregistered agent ${visible(previousId)}`, 'unregistered_actor');
+  const previous = previousActorOf(input);
+  if (previous) {
+    if (!previous.registered) return fail('invalid_request', `subject_token act names unregistered agent ${visible(previous.id)}`, 'unregistered_actor');
     if (!previous.mayDelegateTo.includes(agentId) && !subject.aud.includes(agentId)) {
-      return fail('invalid_request', `agent ${previousId} may not delegate to ${agentId}`, 'delegation_not_allowed');
+      return fail('invalid_request', `agent ${previous.id} may not delegate to ${agentId}`, 'delegation_not_allowed');
     }
   }
 

@@ -23,20 +23,20 @@ export function resolveTarget(input: TargetInput): Result<Target> {
   const { agent, requested } = input;
   if (requested.length > 1) return fail('invalid_target', 'only one target (resource or audience) may be requested');
   const value = requested[0] ?? agent.default_audience;
-  if (value === undefined) return fail('invalid_target', `no resource or audience was given and agent ${agent.id} has no default_audience`);
-  const named = `${visible(value)}${requested.length === 0 ? ' (its default_audience)' : ''}`;
+  if (value === undefined) return fail('invalid_target', `no resource or audience given and agent ${agent.id} has no default_audience`);
 
   const resource = input.resourceByUri(value);
   if (resource) {
     return agent.audiences.includes(value)
       ? ok({ kind: 'resource', uri: value, resource })
-      : fail('invalid_target', `agent ${agent.id} may not get tokens for resource ${named}: it is not in the agent's audiences`);
+      : fail('invalid_target', `agent ${agent.id} may not get tokens for ${value}`);
   }
   const other = input.agentById(value);
   if (other) {
     return agent.may_delegate_to.includes(value)
       ? ok({ kind: 'agent', id: value, agent: other })
-      : fail('invalid_target', `agent ${agent.id} may not delegate to agent ${named}: it is not in may_delegate_to`);
+      : fail('invalid_target', `agent ${agent.id} may not delegate to ${value} (not in may_delegate_to)`);
   }
-  return fail('invalid_target', `${named} is neither a registered resource nor a registered agent`);
+  // Registered nowhere, so nothing vouches for this value: it is shown escaped.
+  return fail('invalid_target', `${visible(value)} is neither a registered resource nor a registered agent`);
 }

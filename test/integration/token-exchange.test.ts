@@ -175,3 +175,25 @@ describe.each(STORE_KINDS)('token exchange: issuing (%s store)', (kind) => {
     expect(body.authorization_details_types_supported).toEqual(['agent_task', 'trip_booking']);
   });
 });
+
+describe('agent lifecycle at use time', () => {
+  it('when an agent expires, its tokens turn inactive at introspection and it can no longer exchange', async () => {
+    const idp = await makeIdp(() => MANDATE_AUD);
+    const policy = exchangePolicy(idp, MANDATE_AUD);
+    const expiresAt = new Date(Date.now() + 2500).toISOString().replace(/\.\d+Z$/, 'Z');
+    const briefAgent = { ...policy.agents.find((a) => a.id === 'agent-x')!, id: 'brief-agent', expires_at: expiresAt, auth: { method: 'client_secret_basic', secret_env: 'TEST_BRIEF_AGENT_SECRET' } };
+    policy.agents.push(briefAgent);
+    policy.delegations.push({ id: 'alice-brief', user: 'alice', agent: 'brief-agent', scopes: ['trips:read'], audiences: [TRAVEL] });
+    const t = await startTestApp({ store: 'memory', policy });
+    try {
+      const res = await exchange(t, 'brief-agent', { subject_token: await idp.token() }).expect(200);
+      const introspect = () => request(t.server).post('/token/introspection').auth('travel-api', secretOf('travel-api')).type('form').send({ token: res.body.access_token });
+      expect((await introspect().expect(200)).body.active).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, Date.parse(expiresAt) - Date.now() + 1100));
+      expect((await introspect().expect(200)).body).toEqual({ active: false });
+      await exchange(t, 'brief-agent', { subject_token: await idp.token() }).expect(401);
+    } finally {
+      await t.close();
+    }
+  });
+});
