@@ -118,3 +118,41 @@ describe('buildAct', () => {
     });
   });
 });
+
+describe('buildAct: the result is checked however it was built', () => {
+  const cycleOf = (who: string): unknown =>
+    ({ ok: false, error: { error: 'invalid_request', description: `act chain would contain ${who} twice (cycle)`, reason: 'act_cycle' } });
+
+  it.each<[string, ActClaim, string]>([
+    ['another agent twice in the subject chain', chain('b', 'c', 'b')!, 'actor b'],
+    ['another agent twice, once with Mandate as iss', { sub: 'b', act: { sub: 'b', iss: MANDATE } }, 'actor b'],
+    ['an external actor twice at the same issuer', { sub: 'u1', iss: IDP, act: { sub: 'u1', iss: IDP } }, 'actor u1'],
+    ['an actor with a look-alike id, shown escaped', chain('x\u0430', 'x\u0430')!, 'actor x<U+0430>'],
+  ])('refuses %s', (_case, subjectAct, who) => {
+    expect(buildAct(input({ subjectAct, maxDepth: 10 }))).toStrictEqual(cycleOf(who));
+  });
+
+  it('tells actors apart by issuer: the same sub at two issuers is no cycle', () => {
+    const subjectAct: ActClaim = { sub: 'u1', iss: IDP, act: { sub: 'u1', iss: 'https://other-idp.example' } };
+    expect(buildAct(input({ subjectAct }))).toStrictEqual({ ok: true, value: { sub: 'a', act: subjectAct } });
+  });
+
+  it('refuses a re-exchange whose kept chain has the agent twice', () => {
+    expect(buildAct(input({ subjectAct: chain('a', 'b', 'a'), maxDepth: 10 }))).toStrictEqual(cycle);
+  });
+
+  it('refuses a re-exchange whose kept chain is over the limit (the limit may have been lowered since)', () => {
+    expect(buildAct(input({ subjectAct: chain('a', 'b', 'c', 'd'), maxDepth: 3 }))).toStrictEqual(tooDeep(4, 3));
+  });
+
+  it('builds new objects: the answer shares nothing with the subject chain', () => {
+    const subjectAct = chain('b', 'c')!;
+    const result = buildAct(input({ subjectAct }));
+    expect(result.ok && result.value.act).not.toBe(subjectAct);
+    expect(result.ok && result.value.act?.act).not.toBe(subjectAct.act);
+  });
+
+  it('refuses every chain when max_delegation_depth is below 1', () => {
+    expect(buildAct(input({ maxDepth: 0 }))).toStrictEqual(tooDeep(1, 0));
+  });
+});

@@ -70,3 +70,25 @@ describe('checkAgentState', () => {
     expect(checkAgentState(input(over))).toStrictEqual(blocked(reason));
   });
 });
+
+describe('checkAgentState fails closed on inconsistent inputs', () => {
+  it.each<[string, Partial<AgentStateInput>, string]>([
+    ['an agent record under another id than the client_id', { clientId: 'hotel-agent' }, 'unknown_agent'],
+    ['a client_id differing only in case', { clientId: 'Travel-Agent' }, 'unknown_agent'],
+    ['an unreadable expires_at (counted as expired)', { agent: agent({ expires_at: 'not a date' }) }, 'agent_expired'],
+    ['an owner record of another user', { owner: alice({ id: 'bob' }) }, 'owner_inactive'],
+  ])('refuses %s', (_case, over, reason) => {
+    expect(checkAgentState(input(over))).toStrictEqual(blocked(reason));
+  });
+
+  it('gives one description for every reason (the caller cannot probe which ids exist)', () => {
+    const cases: Partial<AgentStateInput>[] = [
+      { agent: undefined }, { agent: agent({ status: 'suspended' }) }, { agent: agent({ status: 'retired' }) }, { now: EXPIRY }, { owner: undefined },
+    ];
+    const descriptions = new Set(cases.map((over) => {
+      const result = checkAgentState(input(over));
+      return result.ok ? 'accepted' : result.error.description;
+    }));
+    expect([...descriptions]).toEqual([GENERIC]);
+  });
+});

@@ -7,11 +7,14 @@ import { narrowAuthorizationDetails, parseAuthorizationDetails } from '../../src
 // objects, at most 4096 bytes; `agent_task` always, other types only when the resource declares them.
 
 const ALLOWED = ['payment_initiation'];
-const AMOUNT_HINT = 'amount must be { value: "123.45", currency: "EUR" }';
+const AMOUNT_HINT = 'amount must be { value: a decimal string such as 123.45, currency: three capital letters such as EUR }';
 
 const refused = (description: string): unknown => ({ ok: false, error: { error: 'invalid_authorization_details', description: `authorization_details ${description}` } });
 const parse = (details: unknown, allowed: readonly string[] = ALLOWED): unknown => parseAuthorizationDetails(JSON.stringify(details), allowed);
 const task = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'agent_task', task_id: 'trip-42', ...over });
+
+/** A URI of exactly `length` characters. */
+const uriOf = (length: number): string => `https://l.example/${'l'.repeat(length - 'https://l.example/'.length)}`;
 
 /** A one-item array of an allowed custom type whose JSON is exactly `length` ASCII characters (= bytes). */
 function paddedTo(length: number): string {
@@ -39,7 +42,8 @@ describe('parseAuthorizationDetails', () => {
       ['task_id of 128 characters', task({ task_id: 't'.repeat(128) })],
       ['description of 512 characters', task({ description: 'd'.repeat(512) })],
       ['empty locations and actions', task({ locations: [], actions: [] })],
-      ['a location of 512 characters', task({ locations: ['l'.repeat(512)] })],
+      ['a location URI of 512 characters', task({ locations: [uriOf(512)] })],
+      ['a non-http location URI', task({ locations: ['urn:example:hotel:42', 'geo:38.72,-9.14'] })],
       ['an integer amount', task({ amount: { value: '0', currency: 'USD' } })],
       ['the largest amount', task({ amount: { value: '999999999999999.999999', currency: 'JPY' } })],
       ['an amount with members in another order', task({ amount: { currency: 'EUR', value: '123.45' } })],
@@ -98,22 +102,26 @@ describe('parseAuthorizationDetails', () => {
       ['a second bad item', [task(), 5], '[1] must be an object'],
       ['an item without type', [{ task_id: 't' }], '[0] needs a string type'],
       ['a numeric type', [{ type: 7 }], '[0] needs a string type'],
-      ['an unknown type', [{ type: 'account_information' }], '[0]: type "account_information" is not accepted for this target'],
-      ['an unknown type after a good item', [task(), { type: 'account_information' }], '[1]: type "account_information" is not accepted for this target'],
-      ['a type differing only in case', [{ type: 'Agent_Task' }], '[0]: type "Agent_Task" is not accepted for this target'],
-      ['a long unknown type (cut to 70 characters)', [{ type: 'x'.repeat(100) }], `[0]: type "${'x'.repeat(69)} is not accepted for this target`],
+      ['an empty type', [{ type: '' }], '[0] needs a string type'],
+      ['an unknown type', [{ type: 'account_information' }], '[0]: type account_information is not accepted for this target'],
+      ['an unknown type after a good item', [task(), { type: 'account_information' }], '[1]: type account_information is not accepted for this target'],
+      ['a type differing only in case', [{ type: 'Agent_Task' }], '[0]: type Agent_Task is not accepted for this target'],
+      ['a look-alike of agent_task (Cyrillic a), shown escaped', [{ type: '\u0430gent_task', task_id: 't' }], '[0]: type <U+0430>gent_task is not accepted for this target'],
+      ['a type with quotes and a newline, shown escaped', [{ type: 'a"b\nc' }], '[0]: type a<U+0022>b<U+000A>c is not accepted for this target'],
+      ['a long unknown type (cut to 64 characters)', [{ type: 'x'.repeat(100) }], `[0]: type ${'x'.repeat(64)}... is not accepted for this target`],
     ])('refuses %s', (_case, details, description) => {
       expect(parse(details)).toStrictEqual(refused(description));
     });
 
     it('refuses a custom type the target does not declare', () => {
-      expect(parse([{ type: 'payment_initiation' }], [])).toStrictEqual(refused('[0]: type "payment_initiation" is not accepted for this target'));
+      expect(parse([{ type: 'payment_initiation' }], [])).toStrictEqual(refused('[0]: type payment_initiation is not accepted for this target'));
     });
   });
 
   describe('refused: an agent_task', () => {
     const TASK_ID = '[0]: agent_task needs a task_id string of 1 to 128 characters';
     const DESCRIPTION = '[0]: description must be a string of at most 512 characters';
+    const LOCATIONS = '[0]: locations must be a list of absolute URIs';
     it.each<[string, Record<string, unknown>, string]>([
       ['without task_id', { type: 'agent_task' }, TASK_ID],
       ['with an empty task_id', task({ task_id: '' }), TASK_ID],
@@ -123,11 +131,16 @@ describe('parseAuthorizationDetails', () => {
       ['with an unknown member and no task_id (members first)', { type: 'agent_task', budget: 100 }, '[0]: agent_task does not accept budget'],
       ['with a description of 513 characters', task({ description: 'd'.repeat(513) }), DESCRIPTION],
       ['with a numeric description', task({ description: 5 }), DESCRIPTION],
-      ['with locations as a string', task({ locations: 'https://api.travel.example' }), '[0]: locations must be a list of strings'],
-      ['with a numeric location', task({ locations: [1] }), '[0]: locations must be a list of strings'],
-      ['with a location of 513 characters', task({ locations: ['l'.repeat(513)] }), '[0]: locations must be a list of strings'],
+      ['with an unknown member, shown escaped', task({ 'bud\u0433et': 1 }), '[0]: agent_task does not accept bud<U+0433>et'],
+      ['with locations as a string', task({ locations: 'https://api.travel.example' }), LOCATIONS],
+      ['with a numeric location', task({ locations: [1] }), LOCATIONS],
+      ['with a location URI of 513 characters', task({ locations: [uriOf(513)] }), LOCATIONS],
+      ['with a location that is not a URI', task({ locations: ['Lisbon'] }), LOCATIONS],
+      ['with a relative location', task({ locations: ['https://api.travel.example', '/trips/42'] }), LOCATIONS],
+      ['with an empty location', task({ locations: [''] }), LOCATIONS],
       ['with actions as an object', task({ actions: { book: true } }), '[0]: actions must be a list of strings'],
       ['with a null action', task({ actions: ['book', null] }), '[0]: actions must be a list of strings'],
+      ['with an action of 513 characters', task({ actions: ['a'.repeat(513)] }), '[0]: actions must be a list of strings'],
     ])('refuses an agent_task %s', (_case, detail, description) => {
       expect(parse([detail])).toStrictEqual(refused(description));
     });
@@ -178,6 +191,18 @@ describe('narrowAuthorizationDetails', () => {
 
   it('takes the requested details when the subject token has none', () => {
     expect(narrowAuthorizationDetails([other], undefined)).toStrictEqual({ ok: true, value: [other] });
+  });
+
+  it('reads an empty requested list as none, so it cannot drop the inherited task', () => {
+    expect(narrowAuthorizationDetails([], [booking])).toStrictEqual({ ok: true, value: [booking] });
+  });
+
+  it('reads an empty inherited list as none', () => {
+    expect(narrowAuthorizationDetails([other], [])).toStrictEqual({ ok: true, value: [other] });
+  });
+
+  it('names the first requested detail outside the inherited task', () => {
+    expect(narrowAuthorizationDetails([booking, payment, other, other], [booking, payment])).toStrictEqual(refused('[2] is not part of the task of subject_token'));
   });
 
   it.each<[string, AuthorizationDetail[]]>([

@@ -195,3 +195,64 @@ describe('decideAuthorization', () => {
     });
   });
 });
+
+describe('decideAuthorization reads the chain from the subject token too', () => {
+  const fromPlanner = (over: Partial<VerifiedToken> = {}): VerifiedToken => subject({ act: { sub: 'planner-agent', act: { sub: 'root-agent' } }, ...over });
+
+  it('applies the hand-off rule to the outermost actor of the token', () => {
+    expect(decideAuthorization(input({ subject: fromPlanner(), previousActor: planner(['travel-agent']) }))).toStrictEqual(viaDelegation(aliceGrant));
+    expect(decideAuthorization(input({ subject: fromPlanner(), previousActor: planner([]) })))
+      .toStrictEqual(refused('agent planner-agent may not delegate to travel-agent', 'delegation_not_allowed'));
+  });
+
+  it('fails closed when the caller gives no previous actor for a chain that has one', () => {
+    expect(decideAuthorization(input({ subject: fromPlanner({ aud: ['travel-agent'] }) })))
+      .toStrictEqual(refused('subject_token act names unregistered agent planner-agent', 'unregistered_actor'));
+  });
+
+  it('fails closed when the previous actor given is not the one in the token', () => {
+    const previousActor: PreviousActor = { id: 'root-agent', registered: true, mayDelegateTo: ['travel-agent'] };
+    expect(decideAuthorization(input({ subject: fromPlanner(), previousActor })))
+      .toStrictEqual(refused('subject_token act names unregistered agent planner-agent', 'unregistered_actor'));
+  });
+
+  it('treats an outermost actor with Mandate as iss as one of its agents', () => {
+    expect(decideAuthorization(input({ subject: subject({ act: { sub: 'planner-agent', iss: MANDATE } }) })))
+      .toStrictEqual(refused('subject_token act names unregistered agent planner-agent', 'unregistered_actor'));
+  });
+
+  it('skips the hand-off rule for a re-exchange by the same agent', () => {
+    expect(decideAuthorization(input({ subject: subject({ act: { sub: 'travel-agent', act: { sub: 'planner-agent' } } }) }))).toStrictEqual(viaDelegation(aliceGrant));
+  });
+
+  it('skips the hand-off rule for an outermost actor from another issuer (not a Mandate agent)', () => {
+    expect(decideAuthorization(input({ subject: subject({ act: { sub: 'planner-agent', iss: IDP } }) }))).toStrictEqual(viaDelegation(aliceGrant));
+  });
+
+  it('shows an unregistered actor id escaped', () => {
+    expect(decideAuthorization(input({ subject: subject({ act: { sub: 'gh\u043est' } }) })))
+      .toStrictEqual(refused('subject_token act names unregistered agent gh<U+043E>st', 'unregistered_actor'));
+  });
+
+  it('checks the chain before any basis: a hand-off refusal wins over may_act and delegations', () => {
+    expect(decideAuthorization(input({ subject: fromPlanner({ mayAct: { sub: 'travel-agent' } }), previousActor: planner([]) })))
+      .toStrictEqual(refused('agent planner-agent may not delegate to travel-agent', 'delegation_not_allowed'));
+  });
+});
+
+describe('decideAuthorization: delegation identity', () => {
+  it('matches a delegation naming both a user and a subject by the subject when the token maps to no user', () => {
+    const both = grant('d-both', { subject: { iss: IDP, sub: '00u123' } });
+    expect(decideAuthorization(input({ identity: { iss: IDP, sub: '00u123' }, delegations: [both] }))).toStrictEqual(viaDelegation(both));
+  });
+
+  it('shows an unmapped subject escaped in the refusal', () => {
+    expect(decideAuthorization(input({ identity: { iss: IDP, sub: 'b\u043eb' }, delegations: [] })))
+      .toStrictEqual(refused(`no delegation allows agent travel-agent to act for b<U+043E>b at ${TRAVEL}`, 'no_delegation'));
+  });
+
+  it('does not let a delegation for another agent of the same user stand in', () => {
+    expect(decideAuthorization(input({ agentId: 'hotel-agent', delegations: [aliceGrant] })))
+      .toStrictEqual(refused(`no delegation allows agent hotel-agent to act for alice at ${TRAVEL}`, 'no_delegation'));
+  });
+});

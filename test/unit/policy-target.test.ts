@@ -101,7 +101,12 @@ describe('resolveTarget', () => {
         'https://gone.example is neither a registered resource nor a registered agent'],
       ['a may_delegate_to entry that is not a registered agent', { agent: agentConfig('travel-agent', { may_delegate_to: ['ghost-agent'] }), requested: ['ghost-agent'] },
         'ghost-agent is neither a registered resource nor a registered agent'],
-      ['an empty string', { requested: [''] }, ' is neither a registered resource nor a registered agent'],
+      ['an empty string', { requested: [''] }, '(empty) is neither a registered resource nor a registered agent'],
+      ['a look-alike of a registered resource, shown escaped', { requested: ['https://api.tr\u0430vel.example'] },
+        'https://api.tr<U+0430>vel.example is neither a registered resource nor a registered agent'],
+      ['a value with quotes and control characters, shown escaped', { requested: ['x"\r\ny'] }, 'x<U+0022><U+000D><U+000A>y is neither a registered resource nor a registered agent'],
+      ['a default_audience registered nowhere', { agent: agentConfig('travel-agent', { default_audience: 'https://gone.example' }) },
+        'https://gone.example is neither a registered resource nor a registered agent'],
     ])('refuses %s', (_case, over, description) => {
       expect(resolveTarget(input(over))).toEqual({ ok: false, error: { error: 'invalid_target', description } });
     });
