@@ -5,7 +5,6 @@ import type Provider from 'oidc-provider';
 import { createAuditLog } from './audit/audit.js';
 import type { Policy } from './config/policy-schema.js';
 import type { ExchangeDeps } from './exchange/exchange.js';
-import { policyDelegations } from './exchange/subjects.js';
 import { createTokenVerifier } from './exchange/verify-token.js';
 import { bodyLimit } from './http/body.js';
 import { errorHandler } from './http/errors.js';
@@ -66,7 +65,6 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
   const minter = createMinter({ issuer: deps.issuer, keys, records });
   const references = createJwtReferences({ issuer: deps.issuer, jwks: () => keys.publicJwks(), clockToleranceSeconds });
   const metrics = createMetrics();
-  const delegations = policyDelegations(policy);
   const exchange: ExchangeDeps = {
     issuer: deps.issuer,
     policy,
@@ -82,7 +80,6 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
       clockSkewSeconds: clockToleranceSeconds,
       maxTokenBytes: policy.limits.max_subject_token_bytes,
     }),
-    delegations: () => delegations,
     rememberDpopJti: (jkt, jti, ttlSeconds) => store.set(dpopProofKey(jkt, jti), '1', { ttlSeconds, onlyIfAbsent: true }),
     now: () => Math.floor(Date.now() / 1000),
   };
@@ -92,7 +89,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     clientUsable: async (clientId) => {
       const entry = await registry.client(clientId);
       if (entry?.kind !== 'agent') return entry !== undefined;
-      const owner = policy.users.find((u) => u.id === entry.agent!.owner);
+      const owner = await registry.user(entry.agent!.owner);
       return checkAgentState({ clientId, agent: entry.agent!, ...(owner ? { owner } : {}), now: Math.floor(Date.now() / 1000) }).ok;
     },
     authorizationDetailsTypes: [...new Set(['agent_task', ...policy.resources.flatMap((r) => r.authorization_details_types)])],

@@ -13,7 +13,7 @@ export async function loadAgent(clientId: string, deps: ExchangeDeps, now: numbe
   const entry = await deps.registry.client(clientId);
   if (entry?.kind === 'client') must(fail('unauthorized_client', `client ${clientId} is not an agent and may not use token exchange`));
   const agent = entry?.agent;
-  const owner = agent && deps.policy.users.find((u) => u.id === agent.owner);
+  const owner = agent && await deps.registry.user(agent.owner);
   must(checkAgentState({ clientId, ...(agent ? { agent } : {}), ...(owner ? { owner } : {}), now }));
   return agent!;
 }
@@ -36,16 +36,16 @@ export function checkActor(actor: VerifiedToken, subject: VerifiedToken, agentId
 }
 
 /** Every agent named in the subject's `act` must be registered; returns the outermost other actor. */
-export function checkChain(subject: VerifiedToken, agentId: string, deps: ExchangeDeps): PreviousActor | undefined {
-  const known = (id: string): AgentConfig | undefined => deps.policy.agents.find((a) => a.id === id);
+export async function checkChain(subject: VerifiedToken, agentId: string, deps: ExchangeDeps): Promise<PreviousActor | undefined> {
+  const known = (id: string): Promise<AgentConfig | undefined> => deps.registry.agent(id);
   for (let entry = subject.act; entry; entry = entry.act) {
-    if ((entry.iss === undefined || entry.iss === deps.issuer) && !known(entry.sub)) {
+    if ((entry.iss === undefined || entry.iss === deps.issuer) && !(await known(entry.sub))) {
       must(fail('invalid_request', `subject_token act names unregistered agent ${entry.sub}`, 'unregistered_actor'));
     }
   }
   const outer = subject.act;
   if (!outer || outer.sub === agentId || (outer.iss !== undefined && outer.iss !== deps.issuer)) return undefined;
-  const previous = known(outer.sub)!;
+  const previous = (await known(outer.sub))!;
   return { id: previous.id, registered: true, mayDelegateTo: previous.may_delegate_to };
 }
 
@@ -54,7 +54,7 @@ export async function inheritedDelegation(subject: VerifiedToken, deps: Exchange
   if (!subject.mandateIssued || !subject.jti) return undefined;
   const id = (await deps.records.get(subject.jti))?.delegation_id;
   if (id === undefined) return undefined;
-  const delegation = deps.delegations().find((d) => d.id === id);
+  const delegation = await deps.registry.delegation(id);
   if (!delegation || (delegation.expiresAt !== undefined && delegation.expiresAt <= now)) {
     must(fail('invalid_request', `delegation ${id} behind subject_token is no longer active`, 'delegation_inactive'));
   }

@@ -3,7 +3,7 @@ import type { Policy } from '../config/policy-schema.js';
 import { MandateError } from '../errors.js';
 import { buildAct, actorIds } from '../policy/act.js';
 import { approvalNeeded } from '../policy/approval.js';
-import { decideAuthorization, type DelegationGrant } from '../policy/authorization.js';
+import { decideAuthorization } from '../policy/authorization.js';
 import { narrowAuthorizationDetails, parseAuthorizationDetails } from '../policy/authorization-details.js';
 import { decideLifetime } from '../policy/lifetime.js';
 import { decideScope } from '../policy/scope.js';
@@ -30,7 +30,6 @@ export interface ExchangeDeps {
   store: Store;
   minter: Minter;
   audit: AuditLog;
-  delegations: () => readonly DelegationGrant[];
   rememberDpopJti: (jkt: string, jti: string, ttlSeconds: number) => Promise<boolean>;
   now: () => number;
 }
@@ -82,21 +81,24 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
 
   const agent = await loadAgent(input.clientId, deps, now);
   const subject = await verifiedActive(request.subjectToken, request.subjectTokenType, 'subject_token', deps);
-  const identity = subjectIdentity(subject, policy, issuer);
+  const identity = await subjectIdentity(subject, deps.registry, issuer);
   // The audit trail names the human in Mandate's namespace when known, so every hop agrees.
   const auditSubject = identity.userId !== undefined ? { iss: issuer, sub: identity.userId } : { iss: identity.iss, sub: identity.sub };
   Object.assign(audit, { subject: auditSubject, actors: actorIds(subject.act), ...(subject.jti ? { parent_jti: subject.jti } : {}) });
   if (request.actorToken !== undefined) {
     checkActor(await verifiedActive(request.actorToken, request.actorTokenType!, 'actor_token', deps), subject, agent.id);
   }
-  const previousActor = checkChain(subject, agent.id, deps);
+  const previousActor = await checkChain(subject, agent.id, deps);
 
+  // resolveTarget is pure: fetch the one agent it may need to know about first.
+  const candidate = request.targets.length === 1 ? request.targets[0]! : agent.default_audience;
+  const candidateAgent = candidate === undefined ? undefined : await deps.registry.agent(candidate);
   const target = must(resolveTarget({
-    agent, requested: request.targets, resourceByUri: (uri) => deps.registry.resource(uri), agentById: (id) => policy.agents.find((a) => a.id === id),
+    agent, requested: request.targets, resourceByUri: (uri) => deps.registry.resource(uri), agentById: (id) => (id === candidate ? candidateAgent : undefined),
   }));
   audit.audience = targetId(target);
   const inherited = await inheritedDelegation(subject, deps, now);
-  const delegations = inherited ? [inherited] : deps.delegations();
+  const delegations = inherited ? [inherited] : await deps.registry.delegationsFor(agent.id);
   const authorization = must(decideAuthorization({
     agentId: agent.id, subject, identity, target, requestedScopes: request.scopes, delegations, ...(previousActor ? { previousActor } : {}), now, mandateIssuer: issuer,
   }));

@@ -1,4 +1,6 @@
-import type { AgentConfig, ClientAuth, ClientConfig, Policy, Resource } from '../config/policy-schema.js';
+import type { AgentConfig, ClientAuth, ClientConfig, Policy, Resource, UserConfig } from '../config/policy-schema.js';
+import { policyDelegations } from './delegations.js';
+import type { DelegationGrant } from '../policy/authorization.js';
 
 /**
  * Who may ask for tokens and for what. Plain OAuth clients and agents are both OAuth clients;
@@ -19,8 +21,19 @@ export interface ClientEntry {
   agent?: AgentConfig;
 }
 
+/**
+ * Every lookup is async so that a store-backed registry (the admin API) can stand behind the
+ * same interface; decisions take what these return as plain typed inputs.
+ */
 export interface Registry {
   client(id: string): Promise<ClientEntry | undefined>;
+  agent(id: string): Promise<AgentConfig | undefined>;
+  user(id: string): Promise<UserConfig | undefined>;
+  /** The user an external identity ({iss, sub}) belongs to. */
+  userBySubject(iss: string, sub: string): Promise<UserConfig | undefined>;
+  /** Delegations to this agent (any state; the policy decides which are active). */
+  delegationsFor(agentId: string): Promise<DelegationGrant[]>;
+  delegation(id: string): Promise<DelegationGrant | undefined>;
   resource(uri: string): Resource | undefined;
   resources(): readonly Resource[];
 }
@@ -47,8 +60,16 @@ export function policyRegistry(policy: Policy): Registry {
   for (const c of policy.clients) clients.set(c.id, fromClient(c));
   for (const a of policy.agents) clients.set(a.id, fromAgent(a));
   const resources = new Map(policy.resources.map((r) => [r.uri, r]));
+  const agents = new Map(policy.agents.map((a) => [a.id, a]));
+  const users = new Map(policy.users.map((u) => [u.id, u]));
+  const delegations = policyDelegations(policy);
   return {
     client: async (id) => clients.get(id),
+    agent: async (id) => agents.get(id),
+    user: async (id) => users.get(id),
+    userBySubject: async (iss, sub) => policy.users.find((u) => u.subjects.some((s) => s.iss === iss && s.sub === sub)),
+    delegationsFor: async (agentId) => delegations.filter((d) => d.agent === agentId),
+    delegation: async (id) => delegations.find((d) => d.id === id),
     resource: (uri) => resources.get(uri),
     resources: () => policy.resources,
   };
