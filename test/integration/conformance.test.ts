@@ -65,6 +65,7 @@ const MAP: Record<string, [file: string, title: string][]> = {
   'SPEC 5 rule 11 (errors)': [
     [REFUSALS, 'a plain client (not an agent) is unauthorized_client'], [REFUSALS, 'duplicate subject_token parameters'],
     ['test/integration/store-outage.test.ts', 'answers 503 on /readyz and temporarily_unavailable at the token endpoint within 2 s, then recovers'],
+    ['test/integration/store-outage.test.ts', 'answers 503 temporarily_unavailable, returns no token, and exchanges again once Redis is back'],
   ],
   'SPEC 5 revocation and introspection': [
     [POSITIVE, 'revoking a parent kills its children: introspection and a further exchange both fail'],

@@ -56,3 +56,28 @@ describe('Redis outage: fail closed, recover by itself', () => {
     await within(5_000, async () => (await token()).status === 200);
   });
 });
+
+describe('Redis outage during token exchange', () => {
+  it('answers 503 temporarily_unavailable, returns no token, and exchanges again once Redis is back', async () => {
+    const { exchange, exchangePolicy, makeIdp } = await import('../support/exchange.js');
+    const redis = await spawnRedis();
+    const idp = await makeIdp(() => 'https://mandate.example');
+    const t = await startTestApp({
+      store: await createRedisStore({ url: redis.url, keyPrefix: testKeyPrefix() }),
+      policy: exchangePolicy(idp, 'https://mandate.example'),
+    });
+    try {
+      await exchange(t, 'agent-a', { subject_token: await idp.token(), scope: 'trips:read' }).expect(200);
+      await redis.stop();
+      const refused = await exchange(t, 'agent-a', { subject_token: await idp.token(), scope: 'trips:read' });
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.body).toEqual({ error: 'temporarily_unavailable', error_description: expect.stringContaining('retry later') });
+      await redis.start();
+      await within(10_000, async () => (await exchange(t, 'agent-a', { subject_token: await idp.token(), scope: 'trips:read' })).status === 200);
+    } finally {
+      await t.close();
+      await redis.destroy();
+    }
+  });
+});
