@@ -86,6 +86,18 @@ describe('decideScope: scope syntax (RFC 6749 scope-token)', () => {
     });
   });
 
+  it('refuses trips:read spelt with a Cyrillic а (U+0430), the whole answer exact', () => {
+    expect(decideScope(input({ requested: ['trips:re\u0430d'] }))).toStrictEqual({
+      ok: false,
+      error: { error: 'invalid_scope', description: 'scope trips:re<U+0430>d is not a valid scope token (printable ASCII without spaces, quotes or backslashes)' },
+    });
+  });
+
+  it('cuts a long malformed scope in the description', () => {
+    expect(refusal(decideScope(input({ requested: [`${'a'.repeat(70)} `] }))).description)
+      .toBe(`scope ${'a'.repeat(64)}... is not a valid scope token (printable ASCII without spaces, quotes or backslashes)`);
+  });
+
   it('checks syntax before constraints, so a look-alike is reported as malformed even after an ungranted scope', () => {
     expect(refusal(decideScope(input({ requested: ['x:unknown', 'trips:re\u0430d'] }))).description).toMatch(/^scope trips:re<U\+0430>d is not a valid scope token/);
   });
@@ -115,6 +127,14 @@ describe('decideScope: nothing requested', () => {
   it('without a subject scope claim, gives agent ∩ target', () => {
     const { subjectScope: _omitted, ...rest } = input({ agentScopes: ['trips:book', 'mail:read'] });
     expect(decideScope(rest)).toEqual({ ok: true, value: ['trips:book'] });
+  });
+
+  it.each<[string, Partial<ScopeInput>, string]>([
+    ['all four', { delegationScopes: ['mail:read'], targetScopes: ['trips:read'], agentScopes: ['trips:book'] },
+      'the subject token, the agent, the target and the delegation'],
+    ['agent and target only', { subjectScope: undefined, agentScopes: ['mail:read'] }, 'the agent and the target'],
+  ])('refuses an empty intersection of %s', (_, over, sources) => {
+    expect(decideScope(input(over))).toStrictEqual({ ok: false, error: { error: 'invalid_scope', description: `no scope was requested and ${sources} have no scope in common` } });
   });
 
   it('refuses an empty intersection, naming the constraints that took part', () => {
