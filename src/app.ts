@@ -9,7 +9,6 @@ import { createTokenVerifier } from './exchange/verify-token.js';
 import { bodyLimit } from './http/body.js';
 import { errorHandler } from './http/errors.js';
 import { health } from './http/health.js';
-import { introspectionDetails } from './http/introspection-details.js';
 import { jwtTokenParams } from './http/jwt-token-params.js';
 import { createMetrics } from './http/metrics.js';
 import { requestContext } from './http/request-context.js';
@@ -18,7 +17,7 @@ import type { KeyStore } from './keys/keystore.js';
 import type { Logger } from './log.js';
 import { createJwtReferences } from './oidc/jwt-references.js';
 import { createProvider } from './oidc/provider.js';
-import { checkAgentState } from './policy/agent-state.js';
+import { usableAgent } from './registry/usable-agent.js';
 import { policyRegistry } from './registry/registry.js';
 import type { SecretResolver } from './registry/secrets.js';
 import { dpopProofKey } from './store/keys.js';
@@ -89,8 +88,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     clientUsable: async (clientId) => {
       const entry = await registry.client(clientId);
       if (entry?.kind !== 'agent') return entry !== undefined;
-      const owner = await registry.user(entry.agent!.owner);
-      return checkAgentState({ clientId, agent: entry.agent!, ...(owner ? { owner } : {}), now: Math.floor(Date.now() / 1000) }).ok;
+      return (await usableAgent(registry, clientId, Math.floor(Date.now() / 1000))).ok;
     },
     authorizationDetailsTypes: [...new Set(['agent_task', ...policy.resources.flatMap((r) => r.authorization_details_types)])],
   });
@@ -127,7 +125,6 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
       ctx.body = anchorToIssuer(ctx.body as Record<string, unknown>, `${ctx.protocol}://${ctx.host}`, deps.issuer);
     }
   });
-  app.use(introspectionDetails(INTROSPECTION_PATH, records));
   app.use(jwtTokenParams([INTROSPECTION_PATH, REVOCATION_PATH], references));
   app.use(compose(provider.middleware));
 

@@ -8,7 +8,7 @@ import { loadPolicy } from './config/load.js';
 import type { Policy } from './config/policy-schema.js';
 import { KeyStore, KeyStoreError } from './keys/keystore.js';
 import { createLogger, type Logger } from './log.js';
-import { MAX_TOKEN_TTL } from './policy/client-credentials.js';
+import { MAX_TOKEN_TTL } from './policy/lifetime.js';
 import { resolveSecrets } from './registry/secrets.js';
 import { MemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis.js';

@@ -1,6 +1,7 @@
 import type { AgentConfig } from '../config/policy-schema.js';
-import { checkAgentState } from '../policy/agent-state.js';
 import type { DelegationGrant, PreviousActor } from '../policy/authorization.js';
+import { usableAgent } from '../registry/usable-agent.js';
+import type { TokenRecord } from '../tokens/records.js';
 import { checkDpopProof } from './dpop.js';
 import { must } from './errors.js';
 import type { ExchangeDeps, ExchangeInput } from './exchange.js';
@@ -10,21 +11,25 @@ import { fail, type VerifiedToken } from './types.js';
 
 /** Rule 8: the authenticated client must be a usable agent (unknown, suspended, retired, expired, orphaned: invalid_client). */
 export async function loadAgent(clientId: string, deps: ExchangeDeps, now: number): Promise<AgentConfig> {
-  const entry = await deps.registry.client(clientId);
-  if (entry?.kind === 'client') must(fail('unauthorized_client', `client ${clientId} is not an agent and may not use token exchange`));
-  const agent = entry?.agent;
-  const owner = agent && await deps.registry.user(agent.owner);
-  must(checkAgentState({ clientId, ...(agent ? { agent } : {}), ...(owner ? { owner } : {}), now }));
-  return agent!;
+  if ((await deps.registry.client(clientId))?.kind === 'client') {
+    must(fail('unauthorized_client', `client ${clientId} is not an agent and may not use token exchange`));
+  }
+  return must(await usableAgent(deps.registry, clientId, now));
+}
+
+/** A verified token, with the stored record when Mandate issued it. */
+export interface ActiveToken {
+  token: VerifiedToken;
+  record?: TokenRecord;
 }
 
 /** Rule 1: signature and claims, then for Mandate's own tokens the stored record (revocation). */
-export async function verifiedActive(token: string, type: string, param: 'subject_token' | 'actor_token', deps: ExchangeDeps): Promise<VerifiedToken> {
+export async function verifiedActive(token: string, type: string, param: 'subject_token' | 'actor_token', deps: ExchangeDeps): Promise<ActiveToken> {
   const verified = must(await deps.verifier.verify(token, type, param));
-  if (verified.mandateIssued && !deps.records.isActive(await deps.records.get(verified.jti!))) {
-    must(fail('invalid_request', `${param} has been revoked or is not known`, 'revoked_token'));
-  }
-  return verified;
+  if (!verified.mandateIssued) return { token: verified };
+  const record = await deps.records.get(verified.jti!);
+  if (!deps.records.isActive(record)) must(fail('invalid_request', `${param} has been revoked or is not known`, 'revoked_token'));
+  return { token: verified, record: record! };
 }
 
 /** Rule 3: the actor token must be the authenticated agent's, from the same chain as the subject. */
@@ -37,22 +42,20 @@ export function checkActor(actor: VerifiedToken, subject: VerifiedToken, agentId
 
 /** Every agent named in the subject's `act` must be registered; returns the outermost other actor. */
 export async function checkChain(subject: VerifiedToken, agentId: string, deps: ExchangeDeps): Promise<PreviousActor | undefined> {
-  const known = (id: string): Promise<AgentConfig | undefined> => deps.registry.agent(id);
+  let outermost: AgentConfig | undefined;
   for (let entry = subject.act; entry; entry = entry.act) {
-    if ((entry.iss === undefined || entry.iss === deps.issuer) && !(await known(entry.sub))) {
-      must(fail('invalid_request', `subject_token act names unregistered agent ${entry.sub}`, 'unregistered_actor'));
-    }
+    if (entry.iss !== undefined && entry.iss !== deps.issuer) continue;
+    const agent = await deps.registry.agent(entry.sub);
+    if (!agent) must(fail('invalid_request', `subject_token act names unregistered agent ${entry.sub}`, 'unregistered_actor'));
+    if (entry === subject.act) outermost = agent;
   }
-  const outer = subject.act;
-  if (!outer || outer.sub === agentId || (outer.iss !== undefined && outer.iss !== deps.issuer)) return undefined;
-  const previous = (await known(outer.sub))!;
-  return { id: previous.id, registered: true, mayDelegateTo: previous.may_delegate_to };
+  if (!outermost || outermost.id === agentId) return undefined;
+  return { id: outermost.id, registered: true, mayDelegateTo: outermost.may_delegate_to };
 }
 
 /** A later hop stays within the delegation that allowed the first one. */
-export async function inheritedDelegation(subject: VerifiedToken, deps: ExchangeDeps, now: number): Promise<DelegationGrant | undefined> {
-  if (!subject.mandateIssued || !subject.jti) return undefined;
-  const id = (await deps.records.get(subject.jti))?.delegation_id;
+export async function inheritedDelegation(record: TokenRecord | undefined, deps: ExchangeDeps, now: number): Promise<DelegationGrant | undefined> {
+  const id = record?.delegation_id;
   if (id === undefined) return undefined;
   const delegation = await deps.registry.delegation(id);
   if (!delegation || (delegation.expiresAt !== undefined && delegation.expiresAt <= now)) {

@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 
+import { hasPrivateMembers } from '../keys/key-object.js';
 import { fail, ok, type Result } from './types.js';
 
 /**
@@ -13,8 +14,6 @@ export const DPOP_ALGS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'
 
 /** How far a proof's `iat` may be from now, in seconds (RFC 9449 section 11.1). */
 export const DPOP_IAT_WINDOW = 60;
-
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
 export interface DpopCheck {
   /** The DPoP header values as received (several = refused). */
@@ -41,7 +40,7 @@ export async function checkDpopProof(check: DpopCheck): Promise<Result<string | 
     const header = decodeProtectedHeader(proof);
     if (header.typ !== 'dpop+jwt') return bad('typ must be dpop+jwt');
     if (!header.jwk || typeof header.jwk !== 'object') return bad('must carry the public key as jwk');
-    if (PRIVATE_MEMBERS.some((member) => member in header.jwk!)) return bad('jwk must not contain private key members');
+    if (hasPrivateMembers(header.jwk)) return bad('jwk must not contain private key members');
     jwk = header.jwk;
   } catch {
     return bad('is not a JWS');

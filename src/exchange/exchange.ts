@@ -65,9 +65,12 @@ export async function exchangeToken(input: ExchangeInput, deps: ExchangeDeps): P
   }
 }
 
+/** Refusals that are about the agent itself (SPEC section 7: shadow-agent/blocked events). */
+const BLOCKED_REASONS = new Set(['unknown_agent', 'agent_suspended', 'agent_retired', 'agent_expired', 'owner_inactive', 'unregistered_actor']);
+
 async function recordRefusal(deps: ExchangeDeps, audit: AuditInput, err: MandateError): Promise<void> {
   const reason = err instanceof ExchangeRefused ? err.reason : err.error;
-  const type = reason.startsWith('agent_') || reason === 'unknown_agent' || reason === 'owner_inactive' || reason === 'unregistered_actor' ? 'agent.blocked' : audit.type;
+  const type = BLOCKED_REASONS.has(reason) ? 'agent.blocked' : audit.type;
   const { event, ops } = deps.audit.prepare({ ...audit, type, reason });
   // Best effort: a refusal must not turn into a 500 because the store is also down.
   await deps.store.writeBatch(ops).catch(() => undefined);
@@ -80,13 +83,13 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   const request = must(parseExchangeRequest(input.params));
 
   const agent = await loadAgent(input.clientId, deps, now);
-  const subject = await verifiedActive(request.subjectToken, request.subjectTokenType, 'subject_token', deps);
+  const { token: subject, record: subjectRecord } = await verifiedActive(request.subjectToken, request.subjectTokenType, 'subject_token', deps);
   const identity = await subjectIdentity(subject, deps.registry, issuer);
   // The audit trail names the human in Mandate's namespace when known, so every hop agrees.
   const auditSubject = identity.userId !== undefined ? { iss: issuer, sub: identity.userId } : { iss: identity.iss, sub: identity.sub };
   Object.assign(audit, { subject: auditSubject, actors: actorIds(subject.act), ...(subject.jti ? { parent_jti: subject.jti } : {}) });
   if (request.actorToken !== undefined) {
-    checkActor(await verifiedActive(request.actorToken, request.actorTokenType!, 'actor_token', deps), subject, agent.id);
+    checkActor((await verifiedActive(request.actorToken, request.actorTokenType!, 'actor_token', deps)).token, subject, agent.id);
   }
   const previousActor = await checkChain(subject, agent.id, deps);
 
@@ -97,7 +100,7 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
     agent, requested: request.targets, resourceByUri: (uri) => deps.registry.resource(uri), agentById: (id) => (id === candidate ? candidateAgent : undefined),
   }));
   audit.audience = targetId(target);
-  const inherited = await inheritedDelegation(subject, deps, now);
+  const inherited = await inheritedDelegation(subjectRecord, deps, now);
   const delegations = inherited ? [inherited] : await deps.registry.delegationsFor(agent.id);
   const authorization = must(decideAuthorization({
     agentId: agent.id, subject, identity, target, requestedScopes: request.scopes, delegations, ...(previousActor ? { previousActor } : {}), now, mandateIssuer: issuer,
@@ -139,13 +142,13 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
 
   const { sub, subIss } = newSubject(identity, issuer);
   const scope = scopes.join(' ');
+  const claims = { act, ...(details ? { authorization_details: details } : {}), ...(jkt ? { cnf: { jkt } } : {}), ...(subIss ? { sub_iss: subIss } : {}) };
   let issued: ReturnType<AuditLog['prepare']>['event'] | undefined;
   const minted = await deps.minter.mint({
     clientId: agent.id, sub, aud: targetId(target), scope, ttlSeconds: ttl, grantType: TOKEN_EXCHANGE,
     ...(subject.mandateIssued && subject.jti ? { parentJti: subject.jti } : {}),
     ...(delegation ? { delegationId: delegation.id } : {}),
-    extraClaims: { act, ...(details ? { authorization_details: details } : {}), ...(jkt ? { cnf: { jkt } } : {}), ...(subIss ? { sub_iss: subIss } : {}) },
-    recordExtras: { act: { ...act }, ...(details ? { authorization_details: details } : {}), ...(jkt ? { cnf: { jkt } } : {}), ...(subIss ? { sub_iss: subIss } : {}) },
+    extraClaims: claims,
   }, (record) => {
     const prepared = deps.audit.prepare({ ...audit, type: 'token.issued', outcome: 'success', jti: record.jti });
     issued = prepared.event;

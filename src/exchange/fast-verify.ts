@@ -1,7 +1,8 @@
-import { constants, KeyObject, verify } from 'node:crypto';
+import { constants, type KeyObject, verify } from 'node:crypto';
 
 import { errors, type CryptoKey, type JWSHeaderParameters, type JWTPayload } from 'jose';
 
+import { keyObjectOf } from '../keys/key-object.js';
 import type { KeySource } from './issuer-keys.js';
 
 /**
@@ -20,16 +21,6 @@ export interface FastVerifyOptions {
   now: number;
   requiredClaims: readonly string[];
 }
-
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
-const keyObjectOf = (key: CryptoKey): KeyObject => {
-  let object = keyObjects.get(key);
-  if (!object) {
-    object = KeyObject.from(key);
-    keyObjects.set(key, object);
-  }
-  return object;
-};
 
 const HASH: Record<string, string> = { 256: 'sha256', 384: 'sha384', 512: 'sha512' };
 

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors } from 'jose';
 import type { CryptoKey, FetchImplementation, FlattenedJWSInput, JSONWebKeySet, JWK, JWSHeaderParameters, LocalJWKSet } from 'jose';
 import type { Policy } from '../config/policy-schema.js';
+import { hasPrivateMembers } from '../keys/key-object.js';
 
 /**
  * Public keys of the issuers whose tokens token exchange accepts (SPEC section 5, rule 1): Mandate
@@ -25,8 +26,6 @@ export const KEY_REFRESH_COOLDOWN_MS = 30_000;
 export const KEY_CACHE_MAX_AGE_MS = 600_000;
 const FETCH_TIMEOUT_MS = 2_000;
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -38,7 +37,7 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 export function publicOnly(jwks: unknown): JSONWebKeySet {
   const keys = isObject(jwks) && Array.isArray(jwks.keys) ? jwks.keys : [];
   return {
-    keys: keys.filter((jwk): jwk is JWK => isObject(jwk) && PRIVATE_MEMBERS.every((member) => !Object.hasOwn(jwk, member))),
+    keys: keys.filter((jwk): jwk is JWK => isObject(jwk) && !hasPrivateMembers(jwk)),
   };
 }
 

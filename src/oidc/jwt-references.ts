@@ -1,6 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 
+import { verifyJwt } from '../exchange/fast-verify.js';
+import { mandateKeys } from '../exchange/issuer-keys.js';
 import { SIGNING_ALGS } from '../keys/keystore.js';
 
 /**
@@ -26,16 +28,22 @@ export function looksLikeJwt(value: string): boolean {
 export function createJwtReferences(deps: { issuer: string; jwks: () => JSONWebKeySet; clockToleranceSeconds: number }): JwtReferences {
   const secret = randomBytes(32);
   const mac = (jti: string): Buffer => createHmac('sha256', secret).update(jti).digest();
+  // The same cached key source and node:crypto verification as token exchange: no key import
+  // or WebCrypto call per introspection.
+  const keys = mandateKeys(deps.jwks);
 
   return {
     async referenceFor(token) {
       if (!looksLikeJwt(token)) return undefined;
       try {
-        const { payload } = await jwtVerify(token, createLocalJWKSet(deps.jwks()), {
+        const header = decodeProtectedHeader(token);
+        if (header.typ !== 'at+jwt' || header.crit !== undefined) return undefined;
+        const payload = await verifyJwt(token, header, keys, {
           issuer: deps.issuer,
-          typ: 'at+jwt',
-          algorithms: [...SIGNING_ALGS],
+          algorithms: SIGNING_ALGS,
           clockTolerance: deps.clockToleranceSeconds,
+          now: Date.now(),
+          requiredClaims: ['exp', 'jti'],
         });
         if (typeof payload.jti !== 'string' || payload.jti.includes('.')) return undefined;
         return `${PREFIX}${payload.jti}.${mac(payload.jti).toString('base64url')}`;

@@ -38,10 +38,9 @@ function accessTokenPayload(record: TokenRecord): AdapterPayload {
     aud: record.aud,
     scope: record.scope,
     ...(record.cnf ? { jkt: record.cnf.jkt } : {}),
-    extra: {
-      ...(record.act ? { act: record.act } : {}),
-      ...(record.authorization_details ? { authorization_details: record.authorization_details } : {}),
-    },
+    // oidc-provider renders `rar` as `authorization_details` (see richAuthorizationRequests below).
+    ...(record.authorization_details ? { rar: record.authorization_details } : {}),
+    extra: record.act ? { act: record.act } : {},
   } as AdapterPayload;
 }
 
@@ -100,6 +99,12 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       userinfo: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
+      richAuthorizationRequests: {
+        // Mandate validates tasks itself (src/policy/authorization-details.ts), so the feature
+        // stays off; this hook is what introspection uses to render a token's stored task.
+        enabled: false,
+        authorizationDetailsForIntrospection: (_ctx, token) => token.rar,
+      },
       resourceIndicators: {
         enabled: false,
         // oidc-provider insists on a resource whenever authorization_details is sent; for token

@@ -1,8 +1,7 @@
 import type { Resource } from '../config/policy-schema.js';
 import { invalidScope, invalidTarget, type MandateError } from '../errors.js';
+import { MAX_TOKEN_TTL } from './lifetime.js';
 
-/** Upper bound on any access token Mandate issues (SPEC section 5, rule 7). */
-export const MAX_TOKEN_TTL = 900;
 /** Lifetime of a client_credentials token when its resource sets no bound. */
 export const DEFAULT_CLIENT_TOKEN_TTL = 600;
 

@@ -1,7 +1,7 @@
 import { fail, ok, type Result } from '../exchange/types.js';
 
-/** No exchanged token lives longer than this (SPEC rule 7). */
-export const MAX_EXCHANGE_TTL = 900;
+/** No access token Mandate issues lives longer than this (SPEC section 5, rule 7). */
+export const MAX_TOKEN_TTL = 900;
 
 export interface LifetimeInput {
   /** Epoch seconds. */
@@ -29,7 +29,7 @@ export function decideLifetime(input: LifetimeInput): Result<number> {
   const broken = bounds.find(([, value]) => value !== undefined && !Number.isFinite(value));
   if (broken) return fail('invalid_request', `token lifetime cannot be decided: ${broken[0]} is not a number`, 'bad_lifetime_input');
 
-  const ttl = Math.floor(Math.min(MAX_EXCHANGE_TTL, ...bounds.flatMap(([, value]) => (value === undefined ? [] : [value]))));
+  const ttl = Math.floor(Math.min(MAX_TOKEN_TTL, ...bounds.flatMap(([, value]) => (value === undefined ? [] : [value]))));
   if (ttl >= 1) return ok(ttl);
   if (Math.floor(left) === ttl) {
     return fail('invalid_request', `the subject token expires too soon to issue a token from it (exp ${input.subjectExp}, now ${input.now})`, 'subject_expiring');

@@ -6,6 +6,9 @@ import type { TokenRecord, TokenRecords } from './records.js';
 import { signJws } from './sign.js';
 
 /** What a grant decided; `mint` turns it into a signed RFC 9068 JWT and its stored record. */
+/** Claims a token may carry besides RFC 9068's, stored in its record too. */
+export type TokenExtras = Partial<Pick<TokenRecord, 'act' | 'authorization_details' | 'cnf' | 'sub_iss'>>;
+
 export interface TokenGrant {
   clientId: string;
   sub: string;
@@ -15,10 +18,8 @@ export interface TokenGrant {
   grantType: string;
   parentJti?: string;
   delegationId?: string;
-  /** Claims beyond RFC 9068's (act, authorization_details, cnf, sub_iss, approval claims). */
-  extraClaims?: Record<string, unknown>;
-  /** Fields copied into the stored record besides the standard ones. */
-  recordExtras?: Partial<Pick<TokenRecord, 'act' | 'authorization_details' | 'cnf' | 'sub_iss'>>;
+  /** Claims beyond RFC 9068's; they go into the token and its record alike. */
+  extraClaims?: TokenExtras;
 }
 
 export interface MintedToken {
@@ -58,7 +59,7 @@ export function createMinter(deps: { issuer: string; keys: KeyStore; records: To
         parent_jti: grant.parentJti ?? null,
         grant_type: grant.grantType,
         ...(grant.delegationId ? { delegation_id: grant.delegationId } : {}),
-        ...grant.recordExtras,
+        ...grant.extraClaims,
       };
       const claims = {
         ...grant.extraClaims, iss: deps.issuer, sub: grant.sub, aud: grant.aud, client_id: grant.clientId, scope: grant.scope, iat, exp, jti,

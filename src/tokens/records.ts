@@ -1,3 +1,4 @@
+import type { ActClaim, AuthorizationDetail } from '../exchange/types.js';
 import { agentTokensKey, delegationTokensKey, tokenChildrenKey, tokenKey } from '../store/keys.js';
 import type { Store, WriteOp } from '../store/store.js';
 
@@ -18,8 +19,8 @@ export interface TokenRecord {
   parent_jti: string | null;
   /** How it was obtained, e.g. `client_credentials`. */
   grant_type: string;
-  act?: Record<string, unknown>;
-  authorization_details?: unknown[];
+  act?: ActClaim;
+  authorization_details?: AuthorizationDetail[];
   cnf?: { jkt: string };
   /** The delegation that allowed this hop (its audiences and scopes bound later hops). */
   delegation_id?: string;

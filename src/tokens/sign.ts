@@ -1,7 +1,8 @@
-import { constants, KeyObject, sign } from 'node:crypto';
+import { constants, type KeyObject, sign } from 'node:crypto';
 
 import type { CryptoKey } from 'jose';
 
+import { keyObjectOf } from '../keys/key-object.js';
 import type { SigningAlg } from '../keys/keystore.js';
 
 /**
@@ -10,17 +11,6 @@ import type { SigningAlg } from '../keys/keystore.js';
  * (measured by `npm run bench`); the output is an ordinary JWS that jose verifies.
  */
 const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
-
-function keyObjectOf(key: CryptoKey): KeyObject {
-  let object = keyObjects.get(key);
-  if (!object) {
-    object = KeyObject.from(key);
-    keyObjects.set(key, object);
-  }
-  return object;
-}
 
 function signature(alg: SigningAlg, data: Buffer, key: KeyObject): Buffer {
   switch (alg) {

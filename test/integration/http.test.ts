@@ -109,8 +109,9 @@ describe('HTTP hygiene', () => {
     expect(all).not.toContain(Buffer.from(`travel-app:${secretOf('travel-app')}`).toString('base64'));
   });
 
-  it('answers unknown paths with 404 JSON, not a stack', async () => {
+  it('answers unknown paths with a bare 404 that still carries the security headers', async () => {
     const res = await request(t.server).get('/nope').expect(404);
-    expect(JSON.stringify(res.body)).not.toContain('at ');
+    expect(res.text).toBe('Not Found');
+    expect(res.headers).toMatchObject({ 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff' });
   });
 });

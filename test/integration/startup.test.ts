@@ -1,5 +1,4 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -7,15 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 import { generateKey } from '../../src/keys/keystore.js';
 import { buildDist, runServer, startServer } from '../support/spawn.js';
-import { testRedisUrl } from '../support/redis.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort, testRedisUrl } from '../support/redis.js';
 
 describe('start-up refusals: one clear message, exit 1, no stack trace', () => {
   let dir: string;

@@ -100,7 +100,7 @@ function findOnPath(command: string): string {
 }
 
 /** Asks the OS for a free port; a tiny race with other processes is acceptable in tests. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

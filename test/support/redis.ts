@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
  * Redis for tests: a private redis-server, never the machine's own Redis, never flushed. The
  * shared one is started by global-setup; a test that stops Redis spawns its own with `spawnRedis`.
  */
-export { spawnRedis } from './global-setup.js';
+export { freePort, spawnRedis } from './global-setup.js';
 export type { SpawnedRedis } from './global-setup.js';
 
 /** URL of the Redis that global-setup prepared for this run. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 
-import { decideLifetime, MAX_EXCHANGE_TTL, type LifetimeInput } from '../../src/policy/lifetime.js';
+import { decideLifetime, MAX_TOKEN_TTL, type LifetimeInput } from '../../src/policy/lifetime.js';
 
 // SPEC section 5, rule 7: `exp - iat` ≤ min(agent, tier, resource, 900 s), never past the subject token's `exp`.
 
@@ -15,7 +15,7 @@ const input = (over: Partial<LifetimeInput> = {}): LifetimeInput => ({
 
 describe('decideLifetime', () => {
   it('caps every exchanged token at 900 s', () => {
-    expect(MAX_EXCHANGE_TTL).toBe(900);
+    expect(MAX_TOKEN_TTL).toBe(900);
   });
 
   it.each<[string, Partial<LifetimeInput>, number]>([
