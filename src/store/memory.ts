@@ -1,4 +1,4 @@
-import type { JsonScalar, SetOptions, Store, WriteOp } from './store.js';
+import type { JsonScalar, SetOptions, Store, Ttl, WriteOp } from './store.js';
 
 /**
  * The embedded store: everything in one Map, for a single process (`REDIS_URL` unset).
@@ -36,6 +36,13 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async compareAndSet(key: string, expected: string, value: string): Promise<boolean> {
+    const entry = this.#string(key);
+    if (!entry || entry.value !== expected) return false;
+    entry.value = value;
+    return true;
+  }
+
   async delete(...keys: string[]): Promise<number> {
     let existed = 0;
     for (const key of keys) {
@@ -48,6 +55,7 @@ export class MemoryStore implements Store {
   async ttl(key: string): Promise<number> {
     const entry = this.#live(key);
     if (!entry) return -2;
+    if (entry.expiresAt === Infinity) return -1;
     // Rounded to the nearest second, as Redis's TTL command does.
     return Math.floor((entry.expiresAt - this.#now() + 500) / 1000);
   }
@@ -64,7 +72,7 @@ export class MemoryStore implements Store {
     return 'set';
   }
 
-  async addToSet(key: string, member: string, ttlSeconds: number): Promise<void> {
+  async addToSet(key: string, member: string, ttlSeconds: Ttl): Promise<void> {
     const expiresAt = this.#expiresAt(ttlSeconds);
     const entry = this.#set(key);
     if (!entry) {
@@ -82,8 +90,20 @@ export class MemoryStore implements Store {
     }
   }
 
+  async removeFromSet(key: string, member: string): Promise<void> {
+    const entry = this.#set(key);
+    if (!entry) return;
+    entry.members.delete(member);
+    // Redis deletes a set whose last member goes.
+    if (entry.members.size === 0) this.#entries.delete(key);
+  }
+
   async setMembers(key: string): Promise<string[]> {
     return [...(this.#set(key)?.members ?? [])];
+  }
+
+  async setSize(key: string): Promise<number> {
+    return this.#set(key)?.members.size ?? 0;
   }
 
   async increment(key: string, ttlSeconds: number): Promise<number> {
@@ -139,7 +159,8 @@ export class MemoryStore implements Store {
     return entry;
   }
 
-  #expiresAt(ttlSeconds: number): number {
+  #expiresAt(ttlSeconds: Ttl): number {
+    if (ttlSeconds === null) return Infinity;
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
       throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
     }

@@ -1,7 +1,7 @@
 import type { Cluster, Redis, Result } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { buildClient, DEFAULT_CONNECT_TIMEOUT_MS, firstConnection, type RedisStoreOptions } from './redis-connect.js';
-import type { JsonScalar, SetOptions, Store, WriteOp } from './store.js';
+import type { JsonScalar, SetOptions, Store, Ttl, WriteOp } from './store.js';
 
 export type { RedisStoreOptions } from './redis-connect.js';
 
@@ -24,6 +24,7 @@ export class RedisStore implements Store {
     this.#client = client;
     client.defineCommand(SET_JSON_FIELD_COMMAND, { numberOfKeys: 1, lua: SET_JSON_FIELD_IF_ABSENT });
     client.defineCommand(ADD_TO_SET_COMMAND, { numberOfKeys: 1, lua: ADD_TO_SET });
+    client.defineCommand(COMPARE_AND_SET_COMMAND, { numberOfKeys: 1, lua: COMPARE_AND_SET });
   }
 
   get(key: string): Promise<string | null> {
@@ -37,13 +38,17 @@ export class RedisStore implements Store {
   }
 
   async set(key: string, value: string, options: SetOptions): Promise<boolean> {
-    assertTtl(options.ttlSeconds);
-    const reply = await this.#run(() =>
-      options.onlyIfAbsent
-        ? this.#client.set(key, value, 'EX', options.ttlSeconds, 'NX')
-        : this.#client.set(key, value, 'EX', options.ttlSeconds),
-    );
+    const ttl = options.ttlSeconds;
+    assertTtl(ttl);
+    const reply = await this.#run(() => {
+      if (ttl === null) return options.onlyIfAbsent ? this.#client.set(key, value, 'NX') : this.#client.set(key, value);
+      return options.onlyIfAbsent ? this.#client.set(key, value, 'EX', ttl, 'NX') : this.#client.set(key, value, 'EX', ttl);
+    });
     return reply === 'OK';
+  }
+
+  async compareAndSet(key: string, expected: string, value: string): Promise<boolean> {
+    return (await this.#run(() => this.#client[COMPARE_AND_SET_COMMAND](key, expected, value))) === 1;
   }
 
   async delete(...keys: string[]): Promise<number> {
@@ -65,9 +70,17 @@ export class RedisStore implements Store {
     return outcome as 'set' | 'present' | 'missing';
   }
 
-  async addToSet(key: string, member: string, ttlSeconds: number): Promise<void> {
+  async addToSet(key: string, member: string, ttlSeconds: Ttl): Promise<void> {
     assertTtl(ttlSeconds);
-    await this.#run(() => this.#client[ADD_TO_SET_COMMAND](key, member, ttlSeconds));
+    await this.#run(() => this.#client[ADD_TO_SET_COMMAND](key, member, ttlSeconds ?? 0));
+  }
+
+  async removeFromSet(key: string, member: string): Promise<void> {
+    await this.#run(() => this.#client.srem(key, member));
+  }
+
+  setSize(key: string): Promise<number> {
+    return this.#run(() => this.#client.scard(key));
   }
 
   async writeBatch(ops: readonly WriteOp[]): Promise<void> {
@@ -75,8 +88,9 @@ export class RedisStore implements Store {
     const pipeline = this.#client.pipeline();
     for (const op of ops) {
       assertTtl(op.ttlSeconds);
-      if (op.op === 'set') pipeline.set(op.key, op.value, 'EX', op.ttlSeconds);
-      else pipeline[ADD_TO_SET_COMMAND](op.key, op.member, op.ttlSeconds);
+      if (op.op === 'addToSet') pipeline[ADD_TO_SET_COMMAND](op.key, op.member, op.ttlSeconds ?? 0);
+      else if (op.ttlSeconds === null) pipeline.set(op.key, op.value);
+      else pipeline.set(op.key, op.value, 'EX', op.ttlSeconds);
     }
     // A pipeline is not a MULTI, so keys in different Cluster slots are fine.
     await this.#exec(pipeline);
@@ -154,7 +168,8 @@ function toStoreError(error: unknown): Error {
   return unavailable;
 }
 
-function assertTtl(ttlSeconds: number): void {
+function assertTtl(ttlSeconds: Ttl): void {
+  if (ttlSeconds === null) return;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
     throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
   }
@@ -166,6 +181,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     mandateSetJsonFieldIfAbsent(key: string, field: string, valueJson: string): Result<string, Context>;
     mandateAddToSet(key: string, member: string, ttlSeconds: number): Result<number, Context>;
+    mandateCompareAndSet(key: string, expected: string, value: string): Result<number, Context>;
   }
 }
 
@@ -173,12 +189,27 @@ const ADD_TO_SET_COMMAND = 'mandateAddToSet';
 
 /**
  * SADD, then make the set live at least ARGV[2] seconds without ever shortening it: one command
- * instead of SADD + EXPIRE NX + EXPIRE GT, which matters on the token-issuing path.
+ * instead of SADD + EXPIRE NX + EXPIRE GT, which matters on the token-issuing path. ARGV[2] = 0
+ * makes the set durable.
  */
 const ADD_TO_SET = `
+local current = redis.call('TTL', KEYS[1])
 redis.call('SADD', KEYS[1], ARGV[1])
 local ttl = tonumber(ARGV[2])
-if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+if ttl == 0 then
+  redis.call('PERSIST', KEYS[1])
+elseif current == -2 or (current ~= -1 and current < ttl) then
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+return 1
+`;
+
+const COMPARE_AND_SET_COMMAND = 'mandateCompareAndSet';
+
+/** SET KEYS[1] ARGV[2] only if its value is exactly ARGV[1], keeping its TTL. */
+const COMPARE_AND_SET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1
 `;
 

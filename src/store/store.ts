@@ -2,7 +2,8 @@
  * The one storage interface of Mandate. Two implementations pass the same contract suite
  * (test/store/contract.ts): `MemoryStore` (the embedded default, one process) and `RedisStore`
  * (standalone, TLS, Cluster or Sentinel). Everything Mandate keeps lives behind this interface,
- * and every key carries a TTL so nothing outlives its purpose.
+ * and every key carries a TTL so nothing outlives its purpose, except the registry's records
+ * (agents, users, delegations), which are durable: `ttlSeconds: null`.
  *
  * Values are strings; callers serialise. Key names come from `src/store/keys.ts` so that keys
  * touched together share a Redis Cluster hash slot.
@@ -17,15 +18,21 @@ export interface Store {
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
 
   /**
-   * Writes `value` with a TTL (seconds, > 0). With `onlyIfAbsent`, writes only when the key does
-   * not exist. Returns whether the value was written.
+   * Writes `value` with a TTL (seconds, > 0; null: durable). With `onlyIfAbsent`, writes only when
+   * the key does not exist. Returns whether the value was written.
    */
   set(key: string, value: string, options: SetOptions): Promise<boolean>;
+
+  /**
+   * Replaces the value at `key` only if it is exactly `expected`, keeping the key's TTL: the
+   * optimistic lock behind every read-modify-write of a registry record. Returns whether it did.
+   */
+  compareAndSet(key: string, expected: string, value: string): Promise<boolean>;
 
   /** Removes keys; returns how many existed. */
   delete(...keys: string[]): Promise<number>;
 
-  /** Remaining TTL in seconds; -2 when the key does not exist. */
+  /** Remaining TTL in seconds; -1 for a durable key, -2 when the key does not exist. */
   ttl(key: string): Promise<number>;
 
   /**
@@ -35,8 +42,14 @@ export interface Store {
    */
   setJsonFieldIfAbsent(key: string, field: string, value: JsonScalar): Promise<'set' | 'present' | 'missing'>;
 
-  /** Adds a member to a set and makes the set live at least `ttlSeconds` from now. */
-  addToSet(key: string, member: string, ttlSeconds: number): Promise<void>;
+  /** Adds a member to a set and makes the set live at least `ttlSeconds` from now (null: durable). */
+  addToSet(key: string, member: string, ttlSeconds: Ttl): Promise<void>;
+
+  /** Removes a member from a set (a no-op when absent). */
+  removeFromSet(key: string, member: string): Promise<void>;
+
+  /** Number of members of a set (0 when missing). */
+  setSize(key: string): Promise<number>;
 
   /**
    * Several writes in one round trip (a Redis pipeline). Not a transaction: on failure some
@@ -60,12 +73,15 @@ export interface Store {
 
 export type JsonScalar = string | number | boolean;
 
+/** Seconds to live (a positive integer), or null for a durable key that never expires. */
+export type Ttl = number | null;
+
 /** One write of `writeBatch`: `set` as `set()` without onlyIfAbsent, `addToSet` as `addToSet()`. */
 export type WriteOp =
-  | { op: 'set'; key: string; value: string; ttlSeconds: number }
-  | { op: 'addToSet'; key: string; member: string; ttlSeconds: number };
+  | { op: 'set'; key: string; value: string; ttlSeconds: Ttl }
+  | { op: 'addToSet'; key: string; member: string; ttlSeconds: Ttl };
 
 export interface SetOptions {
-  ttlSeconds: number;
+  ttlSeconds: Ttl;
   onlyIfAbsent?: boolean;
 }

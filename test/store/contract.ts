@@ -189,6 +189,75 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       });
     });
 
+    describe('durable keys (ttlSeconds: null)', () => {
+      it('keeps values and sets with no expiry, reported as TTL -1', async () => {
+        expect(await store.set('record', 'v', { ttlSeconds: null })).toBe(true);
+        expect(await store.set('record', 'w', { ttlSeconds: null, onlyIfAbsent: true })).toBe(false);
+        await store.addToSet('index', 'a', null);
+        await store.writeBatch([
+          { op: 'set', key: 'batched', value: 'b', ttlSeconds: null },
+          { op: 'addToSet', key: 'index', member: 'b', ttlSeconds: null },
+        ]);
+        for (const key of ['record', 'index', 'batched']) expect(await store.ttl(key)).toBe(-1);
+        if (advance) advance(10 * 365 * 24 * 3600);
+        expect(await store.get('record')).toBe('v');
+        expect(await store.get('batched')).toBe('b');
+        expect((await store.setMembers('index')).sort()).toEqual(['a', 'b']);
+      });
+
+      it('never lets a later TTL shorten a durable set, and makes an expiring set durable', async () => {
+        await store.addToSet('durable', 'a', null);
+        await store.addToSet('durable', 'b', 5);
+        expect(await store.ttl('durable')).toBe(-1);
+        await store.addToSet('expiring', 'a', 5);
+        await store.addToSet('expiring', 'b', null);
+        expect(await store.ttl('expiring')).toBe(-1);
+      });
+    });
+
+    describe('compareAndSet', () => {
+      it('replaces only the expected value and keeps the TTL', async () => {
+        await store.set('k', 'v1', { ttlSeconds: 100 });
+        expect(await store.compareAndSet('k', 'other', 'v2')).toBe(false);
+        expect(await store.get('k')).toBe('v1');
+        expect(await store.compareAndSet('k', 'v1', 'v2')).toBe(true);
+        expect(await store.get('k')).toBe('v2');
+        expect(await store.ttl('k')).toBeGreaterThanOrEqual(99);
+        await store.set('d', 'v1', { ttlSeconds: null });
+        expect(await store.compareAndSet('d', 'v1', 'v2')).toBe(true);
+        expect(await store.ttl('d')).toBe(-1);
+      });
+
+      it('never creates a missing key', async () => {
+        expect(await store.compareAndSet('missing', '', 'v')).toBe(false);
+        expect(await store.get('missing')).toBeNull();
+      });
+
+      it('lets exactly one of 20 concurrent writers with the same expectation win', async () => {
+        await store.set('k', 'v0', { ttlSeconds: 60 });
+        const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => store.compareAndSet('k', 'v0', `v${i + 1}`)));
+        expect(wins.filter(Boolean)).toHaveLength(1);
+        expect(await store.get('k')).toBe(`v${wins.indexOf(true) + 1}`);
+      });
+    });
+
+    describe('set removal and size', () => {
+      it('removes members, counts them, and drops the set with its last member', async () => {
+        expect(await store.setSize('set')).toBe(0);
+        await store.addToSet('set', 'a', null);
+        await store.addToSet('set', 'b', null);
+        expect(await store.setSize('set')).toBe(2);
+        await store.removeFromSet('set', 'a');
+        await store.removeFromSet('set', 'missing');
+        expect(await store.setMembers('set')).toEqual(['b']);
+        expect(await store.setSize('set')).toBe(1);
+        await store.removeFromSet('set', 'b');
+        expect(await store.ttl('set')).toBe(-2);
+        await store.removeFromSet('never-was', 'x');
+        expect(await store.setSize('never-was')).toBe(0);
+      });
+    });
+
     describe('increment', () => {
       it('counts from 1 and keeps the TTL set at creation', async () => {
         expect(await store.increment('counter', 100)).toBe(1);
@@ -210,6 +279,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       await expect(store.setJsonFieldIfAbsent('set', 'f', 1)).rejects.toThrow(TypeError);
       await expect(store.addToSet('text', 'm', 60)).rejects.toThrow(TypeError);
       await expect(store.increment('text', 60)).rejects.toThrow(TypeError);
+      await expect(store.compareAndSet('set', 'x', 'y')).rejects.toThrow(TypeError);
+      await expect(store.removeFromSet('text', 'm')).rejects.toThrow(TypeError);
+      await expect(store.setSize('text')).rejects.toThrow(TypeError);
     });
 
     it('answers a ping', async () => {
