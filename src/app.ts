@@ -17,9 +17,16 @@ import type { KeyStore } from './keys/keystore.js';
 import type { Logger } from './log.js';
 import { createJwtReferences } from './oidc/jwt-references.js';
 import { createProvider } from './oidc/provider.js';
-import { usableAgent } from './registry/usable-agent.js';
-import { policyRegistry } from './registry/registry.js';
+import { adminRouter } from './admin/router.js';
+import { adminRoutes } from './admin/routes.js';
+import { openApiDocument } from './admin/openapi.js';
+import { watchForShadowAgents } from './http/shadow-watch.js';
+import { Governance } from './registry/governance.js';
+import type { ClientEntry } from './registry/registry.js';
 import type { SecretResolver } from './registry/secrets.js';
+import { ShadowAgents } from './registry/shadow.js';
+import { StoreRegistry } from './registry/store-registry.js';
+import { usableAgent } from './registry/usable-agent.js';
 import { dpopProofKey } from './store/keys.js';
 import type { Store } from './store/store.js';
 import { createMinter } from './tokens/mint.js';
@@ -33,11 +40,16 @@ export interface AppDeps {
   keys: KeyStore;
   secrets: SecretResolver;
   logger: Logger;
+  /** MANDATE_ADMIN_TOKEN; without it the admin API answers 404. */
+  adminToken?: string;
 }
 
 export interface MandateApp {
   app: Koa;
   provider: Provider;
+  /** Registry changes and the lifecycle sweep (the admin API's operations). */
+  governance: Governance;
+  shadow: ShadowAgents;
 }
 
 const INTROSPECTION_PATH = '/token/introspection';
@@ -59,11 +71,24 @@ function anchorToIssuer(metadata: Record<string, unknown>, requestOrigin: string
 export async function createApp(deps: AppDeps): Promise<MandateApp> {
   const { policy, store, keys, logger } = deps;
   const clockToleranceSeconds = policy.limits.clock_skew_seconds;
-  const registry = policyRegistry(policy);
+  const registry = new StoreRegistry(store, policy);
   const records = new TokenRecords(store);
+  const audit = createAuditLog(logger);
+  const governance = new Governance({ issuer: deps.issuer, registry, store, records, audit, policy, logger });
+  await governance.loadPolicy();
   const minter = createMinter({ issuer: deps.issuer, keys, records });
   const references = createJwtReferences({ issuer: deps.issuer, jwks: () => keys.publicJwks(), clockToleranceSeconds });
   const metrics = createMetrics();
+  const shadow = new ShadowAgents({ store, audit, logger, onSighting: (reason) => metrics.shadowSightingsTotal.inc({ reason }) });
+  const now = (): number => Math.floor(Date.now() / 1000);
+  /** Why a client may not authenticate now, or undefined when it may (SPEC rule 8). */
+  const refusal = async (clientId: string, entry?: ClientEntry): Promise<string | undefined> => {
+    const found = entry ?? await registry.client(clientId);
+    if (!found) return 'unknown_agent';
+    if (found.kind !== 'agent') return undefined;
+    const state = await usableAgent(registry, policy, clientId, now());
+    return state.ok ? undefined : state.error.reason ?? 'unusable';
+  };
   const exchange: ExchangeDeps = {
     issuer: deps.issuer,
     policy,
@@ -71,7 +96,8 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     records,
     store,
     minter,
-    audit: createAuditLog(logger),
+    audit,
+    shadow,
     verifier: createTokenVerifier({
       mandateIssuer: deps.issuer,
       mandateJwks: () => keys.publicJwks(),
@@ -80,15 +106,14 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
       maxTokenBytes: policy.limits.max_subject_token_bytes,
     }),
     rememberDpopJti: (jkt, jti, ttlSeconds) => store.set(dpopProofKey(jkt, jti), '1', { ttlSeconds, onlyIfAbsent: true }),
-    now: () => Math.floor(Date.now() / 1000),
+    now,
   };
   const provider = await createProvider({
     issuer: deps.issuer, store, keys, registry, minter, records, references, secrets: deps.secrets, clockToleranceSeconds,
     exchange, exchangesTotal: metrics.exchangesTotal,
-    clientUsable: async (clientId) => {
+    usableClient: async (clientId) => {
       const entry = await registry.client(clientId);
-      if (entry?.kind !== 'agent') return entry !== undefined;
-      return (await usableAgent(registry, clientId, Math.floor(Date.now() / 1000))).ok;
+      return entry && (await refusal(clientId, entry)) === undefined ? entry : undefined;
     },
     authorizationDetailsTypes: [...new Set(['agent_task', ...policy.resources.flatMap((r) => r.authorization_details_types)])],
   });
@@ -125,8 +150,12 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
       ctx.body = anchorToIssuer(ctx.body as Record<string, unknown>, `${ctx.protocol}://${ctx.host}`, deps.issuer);
     }
   });
+  const routes = adminRoutes({ governance, shadow });
+  const openapi = openApiDocument(routes, deps.issuer, '1.0.0');
+  app.use(adminRouter(routes, deps.adminToken, { '/admin/openapi.json': () => openapi }));
+  app.use(watchForShadowAgents({ shadow, classify: (clientId) => refusal(clientId) }));
   app.use(jwtTokenParams([INTROSPECTION_PATH, REVOCATION_PATH], references));
   app.use(compose(provider.middleware));
 
-  return { app, provider };
+  return { app, provider, governance, shadow };
 }

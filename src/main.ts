@@ -45,7 +45,8 @@ async function serve(env: Env, policy: Policy): Promise<void> {
   const keys = await openKeys(env, policy);
   const stopWatching = keys.watch(KEY_RELOAD_MS);
   const store = await openStore(env, policy, logger);
-  const { app } = await createApp({ issuer: env.issuer, policy, store, keys, secrets, logger });
+  const { app, governance } = await createApp({ issuer: env.issuer, policy, store, keys, secrets, logger, ...(env.adminToken ? { adminToken: env.adminToken } : {}) });
+  const stopSweeper = governance.startSweeper();
 
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 5_000;
@@ -61,6 +62,7 @@ async function serve(env: Env, policy: Policy): Promise<void> {
     force.unref();
     server.close(() => {
       stopWatching();
+      stopSweeper();
       void store.close().finally(() => {
         logger.info('stopped');
         process.exit(0);

@@ -5,12 +5,12 @@ import { z } from 'zod';
  * Objects are strict so that a misspelt key stops start-up instead of being ignored.
  */
 
-const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token (printable ASCII, no spaces or quotes)');
-const httpsOrLocalUrl = z.url({ protocol: /^https?$/ });
-const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'an id of letters, digits, ".", "_", ":" or "-" (at most 128)');
-const timestamp = z.iso.datetime({ offset: true });
+export const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token (printable ASCII, no spaces or quotes)');
+export const httpsOrLocalUrl = z.url({ protocol: /^https?$/ });
+export const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'an id of letters, digits, ".", "_", ":" or "-" (at most 128)');
+export const timestamp = z.iso.datetime({ offset: true });
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (A-Z, 0-9, _)');
-const seconds = z.number().int().positive();
+export const seconds = z.number().int().positive();
 
 const resource = z.strictObject({
   uri: httpsOrLocalUrl.describe('audience value of tokens for this resource (RFC 8707 resource indicator)'),
@@ -35,7 +35,7 @@ const limits = z.strictObject({
   approval_ttl_seconds: z.number().int().min(30).max(86400).default(600).describe('how long an approval request waits'),
 });
 
-const jwks = z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) });
+export const jwks = z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) });
 
 const trustedIssuer = z.strictObject({
   issuer: httpsOrLocalUrl.describe('`iss` of accepted subject tokens'),
@@ -53,7 +53,7 @@ const webauthn = z.strictObject({
   origins: z.array(httpsOrLocalUrl).min(1).describe('exact origins allowed for ceremonies'),
 });
 
-const user = z.strictObject({
+export const user = z.strictObject({
   id: id.describe('user id: owner, delegator and approver references use it'),
   name: z.string().min(1).describe('display name'),
   email: z.email().optional().describe('contact address'),
@@ -66,7 +66,7 @@ const secretAuth = z.strictObject({
   method: z.enum(['client_secret_basic', 'client_secret_post']).describe('RFC 6749 client secret authentication'),
   secret_env: envName.describe('environment variable holding the secret (development default: "<id>-dev-secret")'),
 });
-const keyAuth = z.strictObject({
+export const keyAuth = z.strictObject({
   method: z.literal('private_key_jwt').describe('RFC 7523 client assertion signed by the client'),
   jwks: jwks.optional().describe('the client\'s public keys'),
   jwks_uri: httpsOrLocalUrl.optional().describe('where the client\'s public keys are published'),
@@ -83,7 +83,7 @@ const client = z.strictObject({
   resource_server: z.string().min(1).optional().describe('resource uri this client serves: it may introspect tokens addressed to it'),
 });
 
-const agent = z.strictObject({
+export const agent = z.strictObject({
   id: id.describe('OAuth client_id of the agent'),
   name: z.string().min(1).describe('display name'),
   owner: id.describe('accountable user id (required)'),
@@ -100,7 +100,7 @@ const agent = z.strictObject({
   auth: auth.describe('how the agent authenticates; private_key_jwt recommended'),
 });
 
-const delegation = z.strictObject({
+export const delegation = z.strictObject({
   id: id.optional().describe('stable id (generated from the content when absent)'),
   user: id.optional().describe('the delegating user'),
   subject: z.strictObject({ iss: httpsOrLocalUrl, sub: z.string().min(1) }).optional().describe('a non-user subject instead of user'),
@@ -118,6 +118,11 @@ const redis = z.strictObject({
     name: z.string().min(1),
     sentinels: z.array(z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })).min(1),
   }).optional().describe('Redis Sentinel: master name and sentinels'),
+});
+
+const governance = z.strictObject({
+  suspend_overdue: z.boolean().default(false).describe('suspend agents whose review is overdue (at use and by the sweep)'),
+  sweep_interval_seconds: z.number().int().min(5).max(86400).default(60).describe('how often the lifecycle sweep runs (expiry, orphans, overdue reviews)'),
 });
 
 const DEFAULT_TIERS = {
@@ -138,11 +143,22 @@ export const policySchema = z.strictObject({
   agents: z.array(agent).default([]).describe('registered agents'),
   delegations: z.array(delegation).default([]).describe('standing permissions subject → agent'),
   redis: redis.default({ key_prefix: '' }).describe('Redis topology beyond REDIS_URL'),
+  governance: governance.default({ suspend_overdue: false, sweep_interval_seconds: 60 }).describe('agent lifecycle rules'),
 });
 
 export type Policy = z.infer<typeof policySchema>;
 export type Resource = Policy['resources'][number];
 export type ClientConfig = Policy['clients'][number];
-export type AgentConfig = Policy['agents'][number];
 export type UserConfig = Policy['users'][number];
-export type ClientAuth = ClientConfig['auth'];
+
+/** A client secret Mandate generated (admin API): only its SHA-256 digest is kept. */
+export interface GeneratedSecretAuth {
+  method: 'client_secret_basic' | 'client_secret_post';
+  secret_digest: string;
+}
+
+/** How a client authenticates: as the policy file declares it, or with a generated secret. */
+export type ClientAuth = ClientConfig['auth'] | GeneratedSecretAuth;
+
+/** An agent as the policy file declares it; registry records may also hold a generated secret. */
+export type AgentConfig = Omit<Policy['agents'][number], 'auth'> & { auth: ClientAuth };

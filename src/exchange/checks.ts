@@ -14,7 +14,7 @@ export async function loadAgent(clientId: string, deps: ExchangeDeps, now: numbe
   if ((await deps.registry.client(clientId))?.kind === 'client') {
     must(fail('unauthorized_client', `client ${clientId} is not an agent and may not use token exchange`));
   }
-  return must(await usableAgent(deps.registry, clientId, now));
+  return must(await usableAgent(deps.registry, deps.policy, clientId, now));
 }
 
 /** A verified token, with the stored record when Mandate issued it. */
@@ -40,13 +40,25 @@ export function checkActor(actor: VerifiedToken, subject: VerifiedToken, agentId
   }
 }
 
-/** Every agent named in the subject's `act` must be registered; returns the outermost other actor. */
-export async function checkChain(subject: VerifiedToken, agentId: string, deps: ExchangeDeps): Promise<PreviousActor | undefined> {
+/**
+ * Every agent named in the subject's `act` must be registered and not suspended or retired (each
+ * such name is a shadow-agent sighting, reported through `sight`); returns the outermost other actor.
+ */
+export async function checkChain(
+  subject: VerifiedToken, agentId: string, deps: ExchangeDeps, sight: (actorId: string, reason: string) => Promise<void> | undefined = () => undefined,
+): Promise<PreviousActor | undefined> {
   let outermost: AgentConfig | undefined;
   for (let entry = subject.act; entry; entry = entry.act) {
     if (entry.iss !== undefined && entry.iss !== deps.issuer) continue;
     const agent = await deps.registry.agent(entry.sub);
-    if (!agent) must(fail('invalid_request', `subject_token act names unregistered agent ${entry.sub}`, 'unregistered_actor'));
+    if (!agent) {
+      await sight(entry.sub, 'unregistered_actor');
+      return must(fail('invalid_request', `subject_token act names unregistered agent ${entry.sub}`, 'unregistered_actor'));
+    }
+    if (agent.status !== 'active') {
+      await sight(entry.sub, `agent_${agent.status}`);
+      return must(fail('invalid_request', `subject_token act names agent ${entry.sub}, which is ${agent.status}`, 'inactive_actor'));
+    }
     if (entry === subject.act) outermost = agent;
   }
   if (!outermost || outermost.id === agentId) return undefined;

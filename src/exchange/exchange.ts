@@ -9,6 +9,7 @@ import { decideLifetime } from '../policy/lifetime.js';
 import { decideScope } from '../policy/scope.js';
 import { resolveTarget, type Target } from '../policy/target.js';
 import type { Registry } from '../registry/registry.js';
+import type { ShadowAgents } from '../registry/shadow.js';
 import type { Store } from '../store/store.js';
 import type { Minter } from '../tokens/mint.js';
 import type { TokenRecords } from '../tokens/records.js';
@@ -30,6 +31,8 @@ export interface ExchangeDeps {
   store: Store;
   minter: Minter;
   audit: AuditLog;
+  /** Records agents named in `act` chains that are not registered or may not be used. */
+  shadow?: ShadowAgents;
   rememberDpopJti: (jkt: string, jti: string, ttlSeconds: number) => Promise<boolean>;
   now: () => number;
 }
@@ -39,6 +42,8 @@ export interface ExchangeInput {
   params: Record<string, unknown>;
   dpopProofs: string[];
   requestId?: string;
+  /** The caller's address, for shadow-agent sightings. */
+  address?: string;
 }
 
 export interface ExchangeResponse {
@@ -66,7 +71,7 @@ export async function exchangeToken(input: ExchangeInput, deps: ExchangeDeps): P
 }
 
 /** Refusals that are about the agent itself (SPEC section 7: shadow-agent/blocked events). */
-const BLOCKED_REASONS = new Set(['unknown_agent', 'agent_suspended', 'agent_retired', 'agent_expired', 'owner_inactive', 'unregistered_actor']);
+const BLOCKED_REASONS = new Set(['unknown_agent', 'agent_suspended', 'agent_retired', 'agent_expired', 'owner_inactive', 'review_overdue', 'unregistered_actor', 'inactive_actor']);
 
 async function recordRefusal(deps: ExchangeDeps, audit: AuditInput, err: MandateError): Promise<void> {
   const reason = err instanceof ExchangeRefused ? err.reason : err.error;
@@ -91,7 +96,9 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   if (request.actorToken !== undefined) {
     checkActor((await verifiedActive(request.actorToken, request.actorTokenType!, 'actor_token', deps)).token, subject, agent.id);
   }
-  const previousActor = await checkChain(subject, agent.id, deps);
+  const previousActor = await checkChain(subject, agent.id, deps, (actorId, reason) => deps.shadow?.record({
+    clientId: actorId, reason, endpoint: '/token', ...(input.address ? { address: input.address } : {}), ...(input.requestId ? { requestId: input.requestId } : {}),
+  }));
 
   // resolveTarget is pure: fetch the one agent it may need to know about first.
   const candidate = request.targets.length === 1 ? request.targets[0]! : agent.default_audience;

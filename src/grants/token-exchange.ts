@@ -22,6 +22,7 @@ export function handler(deps: GrantDeps) {
         params: ctx.oidc.params as Record<string, unknown>,
         dpopProofs: proofs,
         ...(ctx.state.requestId ? { requestId: ctx.state.requestId as string } : {}),
+        address: ctx.ip,
       }, deps.exchange);
       deps.exchangesTotal.inc({ outcome: 'issued' });
     } catch (err) {

@@ -7,6 +7,8 @@ export interface Metrics {
   middleware: Middleware;
   /** Token exchanges by outcome: issued, refused, error. */
   exchangesTotal: Counter<'outcome'>;
+  /** Requests by unknown, suspended or retired client ids (and unregistered agents in `act`), by reason. */
+  shadowSightingsTotal: Counter<'reason'>;
 }
 
 /** Route labels from a fixed list so that arbitrary paths cannot explode label cardinality. */
@@ -50,6 +52,13 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  const shadowSightingsTotal = new Counter({
+    name: 'mandate_shadow_agent_sightings_total',
+    help: 'Uses of unknown, suspended or retired agent ids, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+
   const middleware: Middleware = async function metricsMiddleware(ctx, next) {
     const stop = duration.startTimer({ route: routeLabel(ctx.path), method: ctx.method });
     try {
@@ -59,5 +68,5 @@ export function createMetrics(): Metrics {
       requests.inc({ route: routeLabel(ctx.path), method: ctx.method, status: String(ctx.status) });
     }
   };
-  return { registry, middleware, exchangesTotal };
+  return { registry, middleware, exchangesTotal, shadowSightingsTotal };
 }

@@ -1,10 +1,10 @@
 import type { ClientMetadata } from 'oidc-provider';
 
 import type { ClientEntry } from '../registry/registry.js';
-import type { SecretResolver } from '../registry/secrets.js';
+import { secretDigest, type SecretResolver } from '../registry/secrets.js';
 
 /**
- * A registry entry as oidc-provider client metadata. Every registered grant type is listed so
+ * A registry entry as oidc-provider client metadata, never holding a secret itself. Every registered grant type is listed so
  * that oidc-provider lets the request reach our handlers, which decide per client and answer
  * `unauthorized_client` (oidc-provider would say `invalid_request`).
  */
@@ -23,6 +23,8 @@ export function toClientMetadata(entry: ClientEntry, secrets: SecretResolver, gr
       ...(entry.auth.jwks_uri ? { jwks_uri: entry.auth.jwks_uri } : {}),
     };
   }
+  // oidc-provider holds only a digest: Client#compareClientSecret is replaced (src/oidc/provider.ts).
+  if ('secret_digest' in entry.auth) return { ...base, client_secret: entry.auth.secret_digest };
   const secret = secrets(entry.id);
-  return secret === undefined ? base : { ...base, client_secret: secret };
+  return secret === undefined ? base : { ...base, client_secret: secretDigest(secret) };
 }

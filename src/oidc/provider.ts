@@ -4,8 +4,8 @@ import Provider, { type AdapterPayload, type KoaContextWithOIDC } from 'oidc-pro
 import { invalidRequest } from '../errors.js';
 import { grantTypes, registerGrants, type GrantDeps } from '../grants/index.js';
 import type { KeyStore } from '../keys/keystore.js';
-import type { Registry } from '../registry/registry.js';
-import type { SecretResolver } from '../registry/secrets.js';
+import type { ClientEntry, Registry } from '../registry/registry.js';
+import { secretMatches, type SecretResolver } from '../registry/secrets.js';
 import type { Store } from '../store/store.js';
 import type { TokenRecord, TokenRecords } from '../tokens/records.js';
 import { createOidcAdapter } from './adapter.js';
@@ -20,8 +20,11 @@ export interface ProviderDeps extends GrantDeps {
   records: TokenRecords;
   references: JwtReferences;
   clockToleranceSeconds: number;
-  /** False for a client whose tokens must no longer be honoured (suspended, retired or expired agent, inactive owner). */
-  clientUsable: (clientId: string) => Promise<boolean>;
+  /**
+   * The registry entry of a client that may authenticate and whose tokens are honoured; undefined
+   * for an unknown id and for a suspended, retired, expired or orphaned agent (SPEC rule 8).
+   */
+  usableClient: (clientId: string) => Promise<ClientEntry | undefined>;
   /** RFC 9396 types accepted anywhere, for discovery. */
   authorizationDetailsTypes: string[];
 }
@@ -56,7 +59,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const Adapter = createOidcAdapter(deps.store, {
     Client: {
       async find(id) {
-        const entry = await registry.client(id);
+        const entry = await deps.usableClient(id);
         return entry && (toClientMetadata(entry, deps.secrets, grantTypes) as AdapterPayload);
       },
     },
@@ -64,7 +67,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       async find(reference) {
         const jti = references.jtiOf(reference);
         const record = jti === undefined ? undefined : await records.get(jti);
-        if (!records.isActive(record) || !(await deps.clientUsable(record.client_id))) return undefined;
+        if (!records.isActive(record) || !(await deps.usableClient(record.client_id))) return undefined;
         return accessTokenPayload(record);
       },
       async destroy(jti) {
@@ -134,6 +137,10 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       ctx.body = out;
     },
   });
+  // Client metadata carries a digest of the secret (src/oidc/clients.ts), never the secret.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return this.clientSecret !== undefined && secretMatches(actual, this.clientSecret);
+  };
   registerGrants(provider, deps);
   return provider;
 }

@@ -38,7 +38,7 @@ export interface Registry {
   resources(): readonly Resource[];
 }
 
-function fromClient(c: ClientConfig): ClientEntry {
+export function fromClient(c: ClientConfig): ClientEntry {
   return {
     kind: 'client',
     id: c.id,
@@ -50,7 +50,7 @@ function fromClient(c: ClientConfig): ClientEntry {
   };
 }
 
-function fromAgent(a: AgentConfig): ClientEntry {
+export function fromAgent(a: AgentConfig): ClientEntry {
   return { kind: 'agent', id: a.id, auth: a.auth, grantTypes: a.grant_types, scopes: a.scopes, audiences: a.audiences, agent: a };
 }
 

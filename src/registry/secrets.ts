@@ -1,3 +1,5 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
 import { ConfigError } from '../config/errors.js';
 import type { Policy } from '../config/policy-schema.js';
 
@@ -28,4 +30,25 @@ export function resolveSecrets(policy: Policy, env: NodeJS.ProcessEnv, productio
     }
   }
   return (clientId) => secrets.get(clientId);
+}
+
+/** A client secret Mandate generates: 256 bits from the CSPRNG, base64url (43 characters). */
+export function newClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * What is stored instead of a secret. Generated secrets carry 256 bits of entropy, so a plain
+ * SHA-256 cannot be reversed or searched; a slow password hash would only slow every request.
+ */
+export function secretDigest(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
+}
+
+/** Constant-time check of a presented secret against a stored digest. */
+export function secretMatches(presented: unknown, digest: string): boolean {
+  if (typeof presented !== 'string' || presented.length === 0 || presented.length > 1024) return false;
+  const actual = Buffer.from(secretDigest(presented));
+  const expected = Buffer.from(digest);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

@@ -80,3 +80,70 @@ export function dpopProofKey(jkt: string, jti: string): string {
 export function auditEventKey(id: string): string {
   return `${KEY_PREFIX}audit:${tag(id)}`;
 }
+
+/*
+ * The registry: agents, users and delegations created by the admin API or loaded from the policy
+ * file. These records are durable (no TTL): a retired agent's record stays as a tombstone so its
+ * id can never be reused. Index sets list ids; a reader skips ids whose record is missing.
+ */
+
+/** `mandate:registry:agent:{<id>}` — an agent record (JSON), durable. */
+export function registryAgentKey(id: string): string {
+  return `${KEY_PREFIX}registry:agent:${tag(id)}`;
+}
+
+/** `mandate:registry:user:{<id>}` — a user record (JSON), durable. */
+export function registryUserKey(id: string): string {
+  return `${KEY_PREFIX}registry:user:${tag(id)}`;
+}
+
+/** `mandate:registry:delegation:{<id>}` — a delegation record (JSON, revoked ones kept), durable. */
+export function registryDelegationKey(id: string): string {
+  return `${KEY_PREFIX}registry:delegation:${tag(id)}`;
+}
+
+/** `mandate:registry:{agents|users|delegations}` — set of every id of that kind (listing, the sweep). */
+export function registryIndexKey(kind: 'agents' | 'users' | 'delegations'): string {
+  return `${KEY_PREFIX}registry:${tag(kind)}`;
+}
+
+/** `mandate:registry:user:{<id>}:agents` — ids of the agents a user owns (orphaning on deactivation). */
+export function userAgentsKey(userId: string): string {
+  return `${registryUserKey(userId)}:agents`;
+}
+
+/** `mandate:registry:agent:{<id>}:delegations` — ids of the active delegations to an agent. */
+export function agentDelegationsKey(agentId: string): string {
+  return `${registryAgentKey(agentId)}:delegations`;
+}
+
+/**
+ * `mandate:registry:subject:{<digest>}` — external identity → user id. The digest is SHA-256 of
+ * `iss` and `sub`, so any issuer URL fits a key.
+ */
+export function subjectUserKey(digest: string): string {
+  return `${KEY_PREFIX}registry:subject:${tag(digest)}`;
+}
+
+/**
+ * `mandate:shadow:{<digest>}` — one shadow-agent sighting record (JSON): a claimed client id that
+ * is unknown, suspended or retired. Keyed by a digest of the claimed id, which the caller chose.
+ */
+export function shadowAgentKey(digest: string): string {
+  return `${KEY_PREFIX}shadow:${tag(digest)}`;
+}
+
+/** `mandate:shadow:{<digest>}:audited` — set while a sighting's audit event is fresh (throttle). */
+export function shadowAuditedKey(digest: string): string {
+  return `${shadowAgentKey(digest)}:audited`;
+}
+
+/** `mandate:shadow:{index}` — set of the digests of every sighting record (bounded). */
+export function shadowIndexKey(): string {
+  return `${KEY_PREFIX}shadow:${tag('index')}`;
+}
+
+/** `mandate:lock:{<name>}` — a short lease so one instance at a time runs a periodic job. */
+export function lockKey(name: string): string {
+  return `${KEY_PREFIX}lock:${tag(name)}`;
+}

@@ -236,9 +236,17 @@ describe('token exchange: refusals', () => {
   });
 
   describe('clients and agents (rule 8)', () => {
-    it.each(['suspended-agent', 'retired-agent', 'expired-agent', 'orphan-agent'])('%s: invalid_client, the same answer for each', async (agent) => {
-      const res = await exchange(t, agent, { subject_token: await idp.token() });
-      refused(res, 401, 'invalid_client', 'client authentication failed or the client may not be used');
+    it('suspended, retired, expired and orphaned agents get the answer an unknown id or a wrong secret gets', async () => {
+      const subjectToken = await idp.token();
+      const unknown = await exchange(t, 'ghost', { subject_token: subjectToken });
+      const wrongSecret = await request(t.server).post('/token').auth('agent-a', 'not-the-secret').type('form')
+        .send({ grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: AT });
+      refused(unknown, 401, 'invalid_client');
+      expect({ status: wrongSecret.status, body: wrongSecret.body }).toEqual({ status: 401, body: unknown.body });
+      for (const agent of ['suspended-agent', 'retired-agent', 'expired-agent', 'orphan-agent']) {
+        const res = await exchange(t, agent, { subject_token: subjectToken });
+        expect({ agent, status: res.status, body: res.body }).toEqual({ agent, status: 401, body: unknown.body });
+      }
     });
 
     it('unknown client', async () => {

@@ -40,7 +40,10 @@ export interface SpawnedRedis {
   destroy(): Promise<void>;
 }
 
-/** Starts a throw-away redis-server on a free port, without persistence, in a temp dir. */
+/**
+ * Starts a throw-away redis-server on a free port in a temp dir, with an append-only file as in
+ * production (the registry is durable there): a stop and start keeps the data.
+ */
 export async function spawnRedis(): Promise<SpawnedRedis> {
   const binary = findOnPath('redis-server');
   const port = await freePort();
@@ -51,7 +54,7 @@ export async function spawnRedis(): Promise<SpawnedRedis> {
   process.once('exit', () => child?.kill('SIGKILL'));
 
   const start = async (): Promise<void> => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
     child = spawn(binary, [...args, '--dir', dir, '--logfile', join(dir, 'redis.log')], { cwd: dir, stdio: 'ignore' });
     await waitForPong(port, child, dir);
   };

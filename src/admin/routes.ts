@@ -1,0 +1,158 @@
+import type { Governance } from '../registry/governance.js';
+import type { AgentRecord, DelegationRecord, UserRecord } from '../registry/records.js';
+import type { ShadowAgents } from '../registry/shadow.js';
+import { route, type Route } from './router.js';
+import * as s from './schemas.js';
+
+/**
+ * Every admin route (SPEC section 8): what it accepts, what it answers, and the governance
+ * operation behind it. Handlers only translate; the rules live in src/registry/governance.ts.
+ */
+export interface AdminDeps {
+  governance: Governance;
+  shadow: ShadowAgents;
+}
+
+/** An agent as the API shows it: no secret digest, with its review due date. */
+export function agentView(agent: AgentRecord, governance: Governance): Record<string, unknown> {
+  const { auth, ...rest } = agent;
+  const shownAuth = 'secret_digest' in auth ? { method: auth.method } : auth;
+  return { ...rest, auth: shownAuth, review_due: governance.reviewDueOf(agent) };
+}
+
+const ok = (body: unknown, status = 200) => ({ status, body });
+
+export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
+  const registry = governance.registry;
+  const view = (agent: AgentRecord) => agentView(agent, governance);
+  const ctx = (requestId: string) => ({ requestId });
+
+  return [
+    // ——— users ———
+    route({
+      method: 'POST', path: '/admin/users', operationId: 'createUser', summary: 'Register a user (owner, delegator, approver)',
+      body: s.userCreate, responses: { 201: { description: 'created', schema: s.userView } }, errors: [400, 409],
+      handle: async ({ body, requestId }) => ok(await governance.createUser(body, ctx(requestId)), 201),
+    }),
+    route({
+      method: 'GET', path: '/admin/users', operationId: 'listUsers', summary: 'List users',
+      query: s.userQuery, responses: { 200: { description: 'a page of users', schema: s.listOf(s.userView, 'UserList') } }, errors: [400],
+      handle: async ({ query }) => ok(await registry.page<UserRecord>('users', {
+        limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}), filter: (u) => !query.status || u.status === query.status,
+      })),
+    }),
+    route({
+      method: 'GET', path: '/admin/users/{id}', operationId: 'getUser', summary: 'Read a user',
+      responses: { 200: { description: 'the user', schema: s.userView } }, errors: [400, 404],
+      handle: async ({ params }) => ok(await governance.user(params.id!)),
+    }),
+    route({
+      method: 'PATCH', path: '/admin/users/{id}', operationId: 'updateUser', summary: 'Change, deactivate or reactivate a user',
+      body: s.userPatch, responses: { 200: { description: 'the changed user', schema: s.userView } }, errors: [400, 404, 409],
+      handle: async ({ params, body, requestId }) => ok(await governance.updateUser(params.id!, body, ctx(requestId))),
+    }),
+
+    // ——— agents ———
+    route({
+      method: 'POST', path: '/admin/agents', operationId: 'createAgent', summary: 'Register an agent',
+      body: s.agentCreate, responses: { 201: { description: 'created; a generated secret is in client_secret, shown this once', schema: s.agentWithSecret } },
+      errors: [400, 409],
+      handle: async ({ body, requestId }) => {
+        const { agent, clientSecret } = await governance.createAgent(body, ctx(requestId));
+        return ok({ ...view(agent), ...(clientSecret ? { client_secret: clientSecret } : {}) }, 201);
+      },
+    }),
+    route({
+      method: 'GET', path: '/admin/agents', operationId: 'listAgents', summary: 'List agents, filtered by owner, tier or status',
+      query: s.agentQuery, responses: { 200: { description: 'a page of agents', schema: s.listOf(s.agentView, 'AgentList') } }, errors: [400],
+      handle: async ({ query }) => {
+        const page = await registry.page<AgentRecord>('agents', {
+          limit: query.limit,
+          ...(query.cursor ? { cursor: query.cursor } : {}),
+          filter: (a) => (!query.owner || a.owner === query.owner) && (!query.tier || String(a.tier) === query.tier) && (!query.status || a.status === query.status),
+        });
+        return ok({ items: page.items.map(view), next_cursor: page.next_cursor });
+      },
+    }),
+    route({
+      method: 'GET', path: '/admin/agents/{id}', operationId: 'getAgent', summary: 'Read an agent',
+      responses: { 200: { description: 'the agent', schema: s.agentView } }, errors: [400, 404],
+      handle: async ({ params }) => ok(view(await governance.agent(params.id!))),
+    }),
+    route({
+      method: 'PATCH', path: '/admin/agents/{id}', operationId: 'updateAgent', summary: 'Change an agent, or suspend / resume it with {"status"}',
+      body: s.agentPatch, responses: { 200: { description: 'the changed agent', schema: s.agentView } }, errors: [400, 404, 409],
+      handle: async ({ params, body, requestId }) => ok(view(await governance.updateAgent(params.id!, body, ctx(requestId)))),
+    }),
+    route({
+      method: 'DELETE', path: '/admin/agents/{id}', operationId: 'retireAgent', summary: 'Retire an agent: tokens revoked, credentials dead, id never reused',
+      responses: { 200: { description: 'the retired agent', schema: s.agentView } }, errors: [400, 404],
+      handle: async ({ params, requestId }) => ok(view(await governance.retireAgent(params.id!, ctx(requestId)))),
+    }),
+    route({
+      method: 'POST', path: '/admin/agents/{id}/secret', operationId: 'rotateAgentSecret', summary: 'Generate a new client secret (the old one stops working)',
+      body: s.secretRotate, responses: { 200: { description: 'the agent with its new secret in client_secret, shown this once', schema: s.agentWithSecret } },
+      errors: [400, 404, 409],
+      handle: async ({ params, body, requestId }) => {
+        const { agent, clientSecret } = await governance.rotateSecret(params.id!, body.method, ctx(requestId));
+        return ok({ ...view(agent), client_secret: clientSecret });
+      },
+    }),
+    route({
+      method: 'POST', path: '/admin/agents/{id}/review', operationId: 'reviewAgent', summary: 'Record a review of an agent',
+      body: s.reviewInput, responses: { 200: { description: 'the agent with its new review_due', schema: s.agentView } }, errors: [400, 404, 409],
+      handle: async ({ params, body, requestId }) => ok(view(await governance.reviewAgent(params.id!, body.reviewer, ctx(requestId)))),
+    }),
+    route({
+      method: 'GET', path: '/admin/reviews', operationId: 'listReviews', summary: 'Agents by review due date; overdue=true lists only overdue ones',
+      query: s.reviewQuery, responses: { 200: { description: 'a page of review items', schema: s.listOf(s.reviewView, 'ReviewList') } }, errors: [400],
+      handle: async ({ query }) => {
+        const now = Date.now();
+        const overdue = (a: AgentRecord) => Date.parse(governance.reviewDueOf(a)) <= now;
+        const page = await registry.page<AgentRecord>('agents', {
+          limit: query.limit,
+          ...(query.cursor ? { cursor: query.cursor } : {}),
+          filter: (a) => a.status !== 'retired' && (query.overdue === undefined || overdue(a) === (query.overdue === 'true')),
+        });
+        const items = page.items.map((a) => ({
+          id: a.id, name: a.name, owner: a.owner, tier: a.tier, status: a.status,
+          ...(a.last_reviewed_at ? { last_reviewed_at: a.last_reviewed_at } : {}), review_due: governance.reviewDueOf(a), overdue: overdue(a),
+        }));
+        return ok({ items, next_cursor: page.next_cursor });
+      },
+    }),
+
+    // ——— delegations ———
+    route({
+      method: 'POST', path: '/admin/delegations', operationId: 'createDelegation', summary: 'Allow an agent to act for a user or subject',
+      body: s.delegationCreate, responses: { 201: { description: 'created', schema: s.delegationView } }, errors: [400, 409],
+      handle: async ({ body, requestId }) => ok(await governance.createDelegation(body, ctx(requestId)), 201),
+    }),
+    route({
+      method: 'GET', path: '/admin/delegations', operationId: 'listDelegations', summary: 'List delegations, filtered by agent, user or status',
+      query: s.delegationQuery, responses: { 200: { description: 'a page of delegations', schema: s.listOf(s.delegationView, 'DelegationList') } }, errors: [400],
+      handle: async ({ query }) => ok(await registry.page<DelegationRecord>('delegations', {
+        limit: query.limit,
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+        filter: (d) => (!query.agent || d.agent === query.agent) && (!query.user || d.user === query.user) && (!query.status || d.status === query.status),
+      })),
+    }),
+    route({
+      method: 'GET', path: '/admin/delegations/{id}', operationId: 'getDelegation', summary: 'Read a delegation',
+      responses: { 200: { description: 'the delegation', schema: s.delegationView } }, errors: [400, 404],
+      handle: async ({ params }) => ok(await governance.delegation(params.id!)),
+    }),
+    route({
+      method: 'DELETE', path: '/admin/delegations/{id}', operationId: 'revokeDelegation', summary: 'Revoke a delegation and every token issued under it',
+      responses: { 200: { description: 'the revoked delegation', schema: s.delegationView } }, errors: [400, 404],
+      handle: async ({ params, requestId }) => ok(await governance.revokeDelegation(params.id!, ctx(requestId))),
+    }),
+
+    // ——— shadow agents ———
+    route({
+      method: 'GET', path: '/admin/shadow-agents', operationId: 'listShadowAgents', summary: 'Unknown, suspended or retired client ids seen, most recent first',
+      query: s.pageQuery, responses: { 200: { description: 'a page of sightings', schema: s.listOf(s.shadowAgentView, 'ShadowAgentList') } }, errors: [400],
+      handle: async ({ query }) => ok(await shadow.list({ limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) })),
+    }),
+  ];
+}

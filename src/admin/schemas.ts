@@ -1,0 +1,145 @@
+import { z } from 'zod';
+
+import { agent as policyAgent, delegation as policyDelegation, httpsOrLocalUrl, id, jwks, keyAuth, timestamp, user as policyUser } from '../config/policy-schema.js';
+
+/**
+ * The admin API's request and response shapes, with the policy file's field names (SPEC section
+ * 8). The OpenAPI document is generated from these same schemas, so what is validated is what is
+ * documented.
+ */
+
+const generatedSecret = z.strictObject({
+  method: z.enum(['client_secret_basic', 'client_secret_post']).describe('Mandate generates the secret and returns it once as `client_secret`'),
+});
+
+export const agentAuthInput = z.union([keyAuth, generatedSecret]).describe('private_key_jwt (recommended: no shared secret) or a generated client secret');
+
+const agentShape = policyAgent.shape;
+
+export const agentCreate = z.strictObject({
+  id: agentShape.id,
+  name: agentShape.name,
+  owner: agentShape.owner,
+  tier: agentShape.tier,
+  scopes: agentShape.scopes,
+  audiences: agentShape.audiences,
+  default_audience: agentShape.default_audience,
+  max_token_ttl: agentShape.max_token_ttl,
+  may_delegate_to: agentShape.may_delegate_to,
+  expires_at: agentShape.expires_at,
+  require_dpop: agentShape.require_dpop,
+  grant_types: agentShape.grant_types,
+  auth: agentAuthInput,
+}).meta({ id: 'AgentCreate' });
+
+export const agentPatch = z.strictObject({
+  name: agentShape.name.optional(),
+  owner: agentShape.owner.optional(),
+  tier: agentShape.tier.optional(),
+  scopes: z.array(agentShape.scopes.unwrap().element).optional(),
+  audiences: z.array(z.string().min(1)).optional(),
+  default_audience: z.string().min(1).nullable().optional().describe('null clears it'),
+  max_token_ttl: z.number().int().positive().max(900).nullable().optional().describe('null clears it'),
+  may_delegate_to: z.array(id).optional(),
+  expires_at: timestamp.nullable().optional().describe('null clears it'),
+  require_dpop: z.boolean().optional(),
+  grant_types: z.array(z.enum(['client_credentials'])).optional(),
+  auth: keyAuth.optional().describe('new public keys; to switch to a generated secret use POST /admin/agents/{id}/secret'),
+  status: z.enum(['active', 'suspended']).optional().describe('suspend or resume (retire with DELETE)'),
+}).meta({ id: 'AgentPatch' });
+
+export const secretRotate = z.strictObject({
+  method: z.enum(['client_secret_basic', 'client_secret_post']).optional().describe('defaults to the agent\'s current secret method'),
+}).meta({ id: 'SecretRotate' });
+
+export const reviewInput = z.strictObject({
+  reviewer: id.optional().describe('the user who reviewed the agent'),
+}).meta({ id: 'Review' });
+
+const authView = z.union([
+  z.strictObject({ method: z.enum(['client_secret_basic', 'client_secret_post']), secret_env: z.string().optional() }),
+  z.strictObject({ method: z.literal('private_key_jwt'), jwks: jwks.optional(), jwks_uri: httpsOrLocalUrl.optional() }),
+]);
+
+const meta = {
+  created_at: timestamp,
+  updated_at: timestamp,
+  source: z.enum(['policy', 'admin']).describe('where the record came from first'),
+};
+
+export const agentView = z.strictObject({
+  id, name: z.string(), owner: id, tier: z.union([z.literal(1), z.literal(2), z.literal(3)]),
+  scopes: z.array(z.string()), audiences: z.array(z.string()), default_audience: z.string().optional(),
+  max_token_ttl: z.number().int().optional(), may_delegate_to: z.array(id), expires_at: timestamp.optional(),
+  require_dpop: z.boolean(), grant_types: z.array(z.string()), auth: authView,
+  status: z.enum(['active', 'suspended', 'retired']),
+  status_reason: z.string().optional().describe('why: admin, orphaned, review_overdue, expired'),
+  last_reviewed_at: timestamp.optional(), last_reviewed_by: id.optional(), retired_at: timestamp.optional(),
+  review_due: timestamp.describe('last review (or creation) + the tier\'s review_interval_days'),
+  ...meta,
+}).meta({ id: 'Agent' });
+
+export const agentWithSecret = agentView.extend({
+  client_secret: z.string().optional().describe('the generated secret: shown this once, never again'),
+}).meta({ id: 'AgentWithSecret' });
+
+export const userCreate = policyUser.meta({ id: 'UserCreate' });
+
+export const userPatch = z.strictObject({
+  name: z.string().min(1).optional(),
+  email: z.email().nullable().optional().describe('null clears it'),
+  status: z.enum(['active', 'deactivated']).optional().describe('deactivating suspends the user\'s agents (orphaned)'),
+  subjects: policyUser.shape.subjects.unwrap().optional(),
+}).meta({ id: 'UserPatch' });
+
+export const userView = z.strictObject({
+  id, name: z.string(), email: z.string().optional(), status: z.enum(['active', 'deactivated']),
+  subjects: z.array(z.strictObject({ iss: z.string(), sub: z.string() })),
+  ...meta,
+}).meta({ id: 'User' });
+
+export const delegationCreate = policyDelegation.meta({ id: 'DelegationCreate' });
+
+export const delegationView = z.strictObject({
+  id, user: id.optional(), subject: z.strictObject({ iss: z.string(), sub: z.string() }).optional(),
+  agent: id, scopes: z.array(z.string()), audiences: z.array(z.string()), expires_at: timestamp.optional(),
+  status: z.enum(['active', 'revoked']), revoked_at: timestamp.optional(),
+  ...meta,
+}).meta({ id: 'Delegation' });
+
+export const shadowAgentView = z.strictObject({
+  client_id: z.string(), count: z.number().int().positive(), first_seen: timestamp, last_seen: timestamp,
+  endpoints: z.array(z.string()), addresses: z.array(z.string()),
+  reasons: z.array(z.string()).describe('unknown_agent, unregistered_actor, agent_suspended, agent_retired, …'),
+}).meta({ id: 'ShadowAgent' });
+
+export const reviewView = z.strictObject({
+  id, name: z.string(), owner: id, tier: z.number().int(), status: z.enum(['active', 'suspended', 'retired']),
+  last_reviewed_at: timestamp.optional(), review_due: timestamp, overdue: z.boolean(),
+}).meta({ id: 'ReviewItem' });
+
+export const errorBody = z.strictObject({
+  error: z.string(),
+  error_description: z.string().optional(),
+  field: z.string().optional().describe('the request field at fault'),
+}).meta({ id: 'Error' });
+
+export const listOf = <T extends z.ZodType>(item: T, name: string) => z.strictObject({
+  items: z.array(item),
+  next_cursor: z.string().nullable().describe('pass as `cursor` for the next page; null on the last'),
+}).meta({ id: name });
+
+const limit = z.coerce.number().int().min(1).max(200).default(50).describe('page size (1–200)');
+const cursor = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'a next_cursor value from a previous page').optional();
+
+export const agentQuery = z.strictObject({
+  owner: id.optional(), tier: z.enum(['1', '2', '3']).optional(), status: z.enum(['active', 'suspended', 'retired']).optional(), cursor, limit,
+});
+export const userQuery = z.strictObject({ status: z.enum(['active', 'deactivated']).optional(), cursor, limit });
+export const delegationQuery = z.strictObject({
+  agent: id.optional(), user: id.optional(), status: z.enum(['active', 'revoked']).optional(), cursor, limit,
+});
+export const pageQuery = z.strictObject({ cursor: z.string().regex(/^\d{1,6}$/, 'a next_cursor value from a previous page').optional(), limit });
+export const reviewQuery = z.strictObject({ overdue: z.enum(['true', 'false']).optional(), cursor, limit });
+
+export const idParam = id;
