@@ -59,7 +59,10 @@ export async function makeStore(kind: StoreKind): Promise<Store> {
  * Starts the real app on 127.0.0.1 with an ephemeral port, the issuer being that address, so
  * that resource-server-style checks (remote JWKS) run over loopback exactly as in production.
  */
-export async function startTestApp(options: { store: StoreKind | Store; policy?: unknown }): Promise<TestApp> {
+/** The admin token every test app accepts unless a test passes its own (or null for none). */
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export async function startTestApp(options: { store: StoreKind | Store; policy?: unknown; adminToken?: string | null }): Promise<TestApp> {
   const policy: Policy = parsePolicy(options.policy ?? TEST_POLICY, 'test policy');
   const store = typeof options.store === 'string' ? await makeStore(options.store) : options.store;
   const keysDir = await mkdtemp(join(tmpdir(), 'mandate-keys-'));
@@ -71,7 +74,8 @@ export async function startTestApp(options: { store: StoreKind | Store; policy?:
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const mandate = await createApp({ issuer, policy, store, keys, secrets: resolveSecrets(policy, {}, false), logger });
+  const adminToken = options.adminToken === undefined ? ADMIN_TOKEN : options.adminToken;
+  const mandate = await createApp({ issuer, policy, store, keys, secrets: resolveSecrets(policy, {}, false), logger, ...(adminToken !== null ? { adminToken } : {}) });
   server.on('request', mandate.app.callback());
 
   return {
