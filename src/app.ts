@@ -25,7 +25,7 @@ import { Governance } from './registry/governance.js';
 import type { ClientEntry } from './registry/registry.js';
 import type { SecretResolver } from './registry/secrets.js';
 import { ShadowAgents } from './registry/shadow.js';
-import { StoreRegistry } from './registry/store-registry.js';
+import { StoreRegistry, withRequestReads } from './registry/store-registry.js';
 import { usableAgent } from './registry/usable-agent.js';
 import { dpopProofKey } from './store/keys.js';
 import type { Store } from './store/store.js';
@@ -155,6 +155,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
   app.use(adminRouter(routes, deps.adminToken, { '/admin/openapi.json': () => openapi }));
   app.use(watchForShadowAgents({ shadow, classify: (clientId) => refusal(clientId) }));
   app.use(jwtTokenParams([INTROSPECTION_PATH, REVOCATION_PATH], references));
+  app.use((_ctx, next) => withRequestReads(next));
   app.use(compose(provider.middleware));
 
   return { app, provider, governance, shadow };

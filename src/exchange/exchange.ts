@@ -102,7 +102,8 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
 
   // resolveTarget is pure: fetch the one agent it may need to know about first.
   const candidate = request.targets.length === 1 ? request.targets[0]! : agent.default_audience;
-  const candidateAgent = candidate === undefined ? undefined : await deps.registry.agent(candidate);
+  // A registered resource uri is never an agent id (ids have no '/'): no lookup needed.
+  const candidateAgent = candidate === undefined || deps.registry.resource(candidate) ? undefined : await deps.registry.agent(candidate);
   const target = must(resolveTarget({
     agent, requested: request.targets, resourceByUri: (uri) => deps.registry.resource(uri), agentById: (id) => (id === candidate ? candidateAgent : undefined),
   }));

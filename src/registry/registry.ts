@@ -1,11 +1,11 @@
-import type { AgentConfig, ClientAuth, ClientConfig, Policy, Resource, UserConfig } from '../config/policy-schema.js';
-import { policyDelegations } from './delegations.js';
+import type { AgentConfig, ClientAuth, ClientConfig, Resource, UserConfig } from '../config/policy-schema.js';
 import type { DelegationGrant } from '../policy/authorization.js';
 
 /**
  * Who may ask for tokens and for what. Plain OAuth clients and agents are both OAuth clients;
- * an agent also has an owner, a tier and a lifecycle. Today the registry is the policy file;
- * the admin API (issue 4) adds a store-backed source behind the same interface.
+ * an agent also has an owner, a tier and a lifecycle. The implementation is `StoreRegistry`
+ * (src/registry/store-registry.ts): agents, users and delegations in the store, plain clients and
+ * resources from the policy file.
  */
 export interface ClientEntry {
   kind: 'client' | 'agent';
@@ -21,10 +21,7 @@ export interface ClientEntry {
   agent?: AgentConfig;
 }
 
-/**
- * Every lookup is async so that a store-backed registry (the admin API) can stand behind the
- * same interface; decisions take what these return as plain typed inputs.
- */
+/** Every lookup is async (the store); decisions take what these return as plain typed inputs. */
 export interface Registry {
   client(id: string): Promise<ClientEntry | undefined>;
   agent(id: string): Promise<AgentConfig | undefined>;
@@ -52,25 +49,4 @@ export function fromClient(c: ClientConfig): ClientEntry {
 
 export function fromAgent(a: AgentConfig): ClientEntry {
   return { kind: 'agent', id: a.id, auth: a.auth, grantTypes: a.grant_types, scopes: a.scopes, audiences: a.audiences, agent: a };
-}
-
-/** The registry as declared in the policy file. */
-export function policyRegistry(policy: Policy): Registry {
-  const clients = new Map<string, ClientEntry>();
-  for (const c of policy.clients) clients.set(c.id, fromClient(c));
-  for (const a of policy.agents) clients.set(a.id, fromAgent(a));
-  const resources = new Map(policy.resources.map((r) => [r.uri, r]));
-  const agents = new Map(policy.agents.map((a) => [a.id, a]));
-  const users = new Map(policy.users.map((u) => [u.id, u]));
-  const delegations = policyDelegations(policy);
-  return {
-    client: async (id) => clients.get(id),
-    agent: async (id) => agents.get(id),
-    user: async (id) => users.get(id),
-    userBySubject: async (iss, sub) => policy.users.find((u) => u.subjects.some((s) => s.iss === iss && s.sub === sub)),
-    delegationsFor: async (agentId) => delegations.filter((d) => d.agent === agentId),
-    delegation: async (id) => delegations.find((d) => d.id === id),
-    resource: (uri) => resources.get(uri),
-    resources: () => policy.resources,
-  };
 }

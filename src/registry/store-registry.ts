@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 
 import type { Policy, Resource } from '../config/policy-schema.js';
@@ -21,6 +22,18 @@ const RECORD_KEY: Record<RecordKind, (id: string) => string> = {
 const MAX_CAS_ATTEMPTS = 8;
 /** Records fetched per round trip when listing. */
 const PAGE_CHUNK = 200;
+
+/**
+ * Registry reads made while serving one OAuth request, by key. Client authentication, the grant
+ * and introspection each ask for the same agent and owner; within one request they see one
+ * snapshot and the store is asked once. Admin requests run outside it and always read afresh.
+ */
+const requestReads = new AsyncLocalStorage<Map<string, Promise<string | null>>>();
+
+/** Runs `fn` (one OAuth request) with its own read memo. */
+export function withRequestReads<T>(fn: () => Promise<T>): Promise<T> {
+  return requestReads.run(new Map(), fn);
+}
 
 export interface Page<T> {
   items: T[];
@@ -75,7 +88,7 @@ export class StoreRegistry implements Registry {
   }
 
   async userBySubject(iss: string, sub: string): Promise<UserRecord | undefined> {
-    const userId = await this.#store.get(subjectUserKey(subjectDigest(iss, sub)));
+    const userId = await this.#get(subjectUserKey(subjectDigest(iss, sub)));
     const user = userId === null ? undefined : await this.user(userId);
     // A mapping left behind by a change the user record no longer lists does not count.
     return user?.subjects.some((s) => s.iss === iss && s.sub === sub) ? user : undefined;
@@ -103,8 +116,21 @@ export class StoreRegistry implements Registry {
   // ——— raw record access for the governance operations ———
 
   async read<T>(kind: RecordKind, id: string): Promise<T | undefined> {
-    const raw = await this.#store.get(RECORD_KEY[kind](id));
+    const raw = await this.#get(RECORD_KEY[kind](id));
     return raw === null ? undefined : (JSON.parse(raw) as T);
+  }
+
+  #get(key: string): Promise<string | null> {
+    const memo = requestReads.getStore();
+    if (!memo) return this.#store.get(key);
+    let pending = memo.get(key);
+    if (!pending) {
+      pending = this.#store.get(key);
+      memo.set(key, pending);
+      // A failed read is not remembered: a retry within the request asks the store again.
+      pending.catch(() => memo.delete(key));
+    }
+    return pending;
   }
 
   async readMany<T>(kind: RecordKind, ids: readonly string[]): Promise<T[]> {
