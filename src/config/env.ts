@@ -67,8 +67,9 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
   if (!LOG_LEVELS.includes(logLevel)) fail('LOG_LEVEL', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
 
   const adminToken = env.MANDATE_ADMIN_TOKEN || undefined;
-  if (adminToken !== undefined && adminToken.length < 16) {
-    throw new ConfigError('MANDATE_ADMIN_TOKEN: expected at least 16 characters (value not shown)');
+  const adminMinimum = production ? 32 : 16;
+  if (adminToken !== undefined && adminToken.length < adminMinimum) {
+    throw new ConfigError(`MANDATE_ADMIN_TOKEN: expected at least ${adminMinimum} characters${production ? ' when NODE_ENV=production' : ''} (value not shown)`);
   }
 
   const parsed: Env = {

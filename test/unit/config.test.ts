@@ -68,6 +68,8 @@ describe('environment', () => {
     [{ REDIS_URL: 'http://redis' }, 'REDIS_URL="http://redis": expected a redis:// or rediss:// URL'],
     [{ MANDATE_WORKERS: '4' }, 'MANDATE_WORKERS="4": expected 1 without REDIS_URL'],
     [{ MANDATE_ADMIN_TOKEN: 'short' }, 'MANDATE_ADMIN_TOKEN: expected at least 16 characters (value not shown)'],
+    [{ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MANDATE_ISSUER: 'https://auth.example.com', MANDATE_ADMIN_TOKEN: 'a'.repeat(31) },
+      'MANDATE_ADMIN_TOKEN: expected at least 32 characters when NODE_ENV=production (value not shown)'],
     [{ NODE_ENV: 'production' }, 'REDIS_URL is unset'],
     [{ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MANDATE_ISSUER: 'http://auth.example.com' }, 'expected an https: URL when NODE_ENV=production'],
   ])('refuses %o', (env, expected) => {
