@@ -7,6 +7,7 @@ import {
   agentDelegationsKey, registryAgentKey, registryDelegationKey, registryIndexKey, registryUserKey, subjectUserKey,
 } from '../store/keys.js';
 import type { Store } from '../store/store.js';
+import { conflict } from './errors.js';
 import { toGrant, type AgentRecord, type DelegationRecord, type UserRecord } from './records.js';
 import { fromAgent, fromClient, type ClientEntry, type Registry } from './registry.js';
 
@@ -18,8 +19,8 @@ const RECORD_KEY: Record<RecordKind, (id: string) => string> = {
   delegations: registryDelegationKey,
 };
 
-/** Read-modify-write attempts before giving up on a record another writer keeps changing. */
-const MAX_CAS_ATTEMPTS = 8;
+/** Read-modify-write attempts before giving up on a record other writers keep changing. */
+const MAX_CAS_ATTEMPTS = 40;
 /** Records fetched per round trip when listing. */
 const PAGE_CHUNK = 200;
 
@@ -160,8 +161,10 @@ export class StoreRegistry implements Registry {
       const after = change(structuredClone(before));
       const next = JSON.stringify(after);
       if (next === raw || (await this.#store.compareAndSet(key, raw, next))) return { before, after };
+      // Lost the race: back off a little, with jitter, so contending writers spread out.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * (attempt + 1))));
     }
-    throw new Error(`${kind} record ${id} kept changing under ${MAX_CAS_ATTEMPTS} attempts to update it`);
+    throw conflict(`${kind} record ${id} is being changed by others; retry`);
   }
 
   /** Every id of a kind, sorted. */
