@@ -55,7 +55,7 @@ const MAP: Record<string, [file: string, title: string][]> = {
     [REFUSALS, 'requested_token_type refresh_token'],
   ],
   'SPEC 5 rule 8 (agent state)': [
-    [REFUSALS, '%s: invalid_client, the same answer for each'], [REFUSALS, 'unknown client'], [REFUSALS, 'no client authentication'],
+    [REFUSALS, 'suspended, retired, expired and orphaned agents get the answer an unknown id or a wrong secret gets'], [REFUSALS, 'unknown client'], [REFUSALS, 'no client authentication'],
   ],
   'SPEC 5 rule 9 (approval needed)': [[REFUSALS, 'an approval this server cannot collect yet is refused, never skipped']],
   'SPEC 5 rule 10 (response)': [
