@@ -225,6 +225,11 @@ describe('token exchange: refusals', () => {
       refused(await exchange(t, 'agent-a', { subject_token: await idp.token({ act: { iss: IDP } }) }), 400, 'invalid_request', /act/);
     });
 
+    it('a subject who is a deactivated user, even with a delegation', async () => {
+      refused(await exchange(t, 'agent-a', { subject_token: await idp.token({ sub: '00u-dave' }), scope: 'trips:read' }), 400, 'invalid_request', /dave, who is deactivated/);
+      await exchange(t, 'agent-a', { subject_token: await idp.token(), scope: 'trips:read' }).expect(200);
+    });
+
     it('an act chain naming an unregistered agent', async () => {
       refused(await exchange(t, 'agent-a', { subject_token: await idp.token({ act: { sub: 'ghost-agent' } }) }), 400, 'invalid_request', /ghost-agent/);
     });

@@ -51,6 +51,7 @@ export function exchangePolicy(idp: TestIdp, mandateAudience: string) {
       { id: 'alice', name: 'Alice', subjects: [{ iss: IDP, sub: '00u-alice' }] },
       { id: 'bob', name: 'Bob', subjects: [{ iss: IDP, sub: '00u-bob' }] },
       { id: 'carol', name: 'Carol', status: 'deactivated' },
+      { id: 'dave', name: 'Dave', status: 'deactivated', subjects: [{ iss: IDP, sub: '00u-dave' }] },
     ],
     clients: [
       { id: 'travel-app', auth: agentAuth('travel-app'), scopes: ['trips:read'], audiences: [TRAVEL] },
@@ -78,6 +79,7 @@ export function exchangePolicy(idp: TestIdp, mandateAudience: string) {
       { id: 'alice-t1', user: 'alice', agent: 'tier1-agent', scopes: ['trips:read'], audiences: [TRAVEL] },
       ...['short-agent', 'dpop-agent', 'suspended-agent', 'retired-agent', 'expired-agent', 'orphan-agent'].map((agentId) => (
         { id: `alice-${agentId}`, user: 'alice', agent: agentId, scopes: ['trips:read'], audiences: [TRAVEL] })),
+      { id: 'dave-a', user: 'dave', agent: 'agent-a', scopes: ['trips:read'], audiences: [TRAVEL] },
       { id: 'expired', user: 'bob', agent: 'agent-a', scopes: ['trips:read'], audiences: [TRAVEL], expires_at: '2020-01-01T00:00:00Z' },
     ],
   };
