@@ -108,7 +108,7 @@ export const delegation = z.strictObject({
   scopes: z.array(scope).min(1).describe('scopes the agent may use for the subject'),
   audiences: z.array(z.string().min(1)).min(1).describe('resources the delegation covers'),
   expires_at: timestamp.optional().describe('end of the standing permission'),
-}).refine((d) => Boolean(d.user) !== Boolean(d.subject), 'exactly one of user or subject');
+}).refine((d) => Boolean(d.user) !== Boolean(d.subject), { message: 'exactly one of user or subject', path: ['user'] });
 
 const redis = z.strictObject({
   key_prefix: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('').describe('prepended to every key (several deployments on one Redis)'),

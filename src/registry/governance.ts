@@ -150,6 +150,7 @@ export class Governance {
     const current = await this.agent(id);
     if (current.status === 'retired') throw conflict(`agent ${id} is retired and cannot change`);
     const { status, ...fields } = patch;
+    if (Object.keys(fields).length === 0 && (status === undefined || status === current.status)) return current;
     const merged = withPatch(current, fields);
     if (Object.keys(fields).length > 0) await this.#checkAgent(merged, current);
     if (status === 'active' && current.status !== 'active') {
@@ -199,6 +200,7 @@ export class Governance {
   /** Replaces the agent's client secret with a new generated one, returned this once. */
   async rotateSecret(id: string, method: 'client_secret_basic' | 'client_secret_post' | undefined, context: ChangeContext = {}): Promise<{ agent: AgentRecord; clientSecret: string }> {
     const current = await this.agent(id);
+    if (current.status === 'retired') throw conflict(`agent ${id} is retired; its credentials cannot be renewed`);
     const chosen = method ?? (current.auth.method === 'private_key_jwt' ? undefined : current.auth.method);
     if (chosen === undefined) {
       throw invalidField('method', `agent ${id} authenticates with private_key_jwt; send "client_secret_basic" or "client_secret_post" to switch it to a generated secret`);
@@ -258,9 +260,8 @@ export class Governance {
 
   /** Changes a user; deactivating one suspends every active agent it owns (orphaned). */
   async updateUser(id: string, patch: UserPatch, context: ChangeContext = {}): Promise<UserRecord> {
-    const current = await this.user(id);
-    const added = patch.subjects?.filter((s) => !current.subjects.some((c) => c.iss === s.iss && c.sub === s.sub)) ?? [];
-    const claimed = await this.#claimSubjects(id, added);
+    await this.user(id);
+    const claimed = await this.#claimSubjects(id, patch.subjects ?? []);
     let result;
     try {
       result = await this.#registry.update<UserRecord>('users', id, (user) => {
@@ -297,14 +298,19 @@ export class Governance {
     return suspended;
   }
 
+  /**
+   * Claims each identity of `subjects` for the user, all or none: on a taken one, those this call
+   * claimed are released (never ones the user held before) and the 409 names its place in the list.
+   */
   async #claimSubjects(userId: string, subjects: readonly { iss: string; sub: string }[]): Promise<{ iss: string; sub: string }[]> {
     const claimed: { iss: string; sub: string }[] = [];
     for (const [i, subject] of subjects.entries()) {
-      if (!(await this.#registry.claimSubject(subject.iss, subject.sub, userId))) {
+      const outcome = await this.#registry.claimSubject(subject.iss, subject.sub, userId);
+      if (outcome === 'taken') {
         await this.#releaseSubjects(userId, claimed);
         throw conflict(`subjects[${i}]: ${subject.iss} ${subject.sub} already belongs to another user`, `subjects[${i}]`);
       }
-      claimed.push(subject);
+      if (outcome === 'claimed') claimed.push(subject);
     }
     return claimed;
   }

@@ -195,18 +195,22 @@ export class StoreRegistry implements Registry {
     return { items, next_cursor: next < ids.length ? ids[next - 1]! : null };
   }
 
-  /** Claims an external identity for a user; false when another user holds it. */
-  async claimSubject(iss: string, sub: string, userId: string): Promise<boolean> {
+  /**
+   * Claims an external identity for a user: `claimed` when this call took it, `held` when the
+   * user already had it, `taken` when another user holds it.
+   */
+  async claimSubject(iss: string, sub: string, userId: string): Promise<'claimed' | 'held' | 'taken'> {
     const key = subjectUserKey(subjectDigest(iss, sub));
-    if (await this.#store.set(key, userId, { ttlSeconds: null, onlyIfAbsent: true })) return true;
+    if (await this.#store.set(key, userId, { ttlSeconds: null, onlyIfAbsent: true })) return 'claimed';
     const holder = await this.#store.get(key);
-    if (holder === userId) return true;
+    if (holder === userId) return 'held';
     // A mapping whose user no longer lists the identity is stale and may be taken over.
     const holderRecord = holder === null ? undefined : await this.user(holder);
-    if (holderRecord?.subjects.some((s) => s.iss === iss && s.sub === sub)) return false;
-    return holder === null
-      ? this.#store.set(key, userId, { ttlSeconds: null, onlyIfAbsent: true })
-      : this.#store.compareAndSet(key, holder, userId);
+    if (holderRecord?.subjects.some((s) => s.iss === iss && s.sub === sub)) return 'taken';
+    const took = holder === null
+      ? await this.#store.set(key, userId, { ttlSeconds: null, onlyIfAbsent: true })
+      : await this.#store.compareAndSet(key, holder, userId);
+    return took ? 'claimed' : 'taken';
   }
 
   /** Releases an identity this user held (no-op when someone else holds it). */

@@ -65,13 +65,14 @@ describe.each(STORE_KINDS)('store registry (%s store)', (kind) => {
     const subject = { iss: 'https://idp.example', sub: '00u1' };
     await registry.create('users', 'alice', { id: 'alice', name: 'A', status: 'active', subjects: [subject] });
     await registry.create('users', 'bob', { id: 'bob', name: 'B', status: 'active', subjects: [] });
-    expect(await registry.claimSubject(subject.iss, subject.sub, 'alice')).toBe(true);
-    expect(await registry.claimSubject(subject.iss, subject.sub, 'bob')).toBe(false);
+    expect(await registry.claimSubject(subject.iss, subject.sub, 'alice')).toBe('claimed');
+    expect(await registry.claimSubject(subject.iss, subject.sub, 'alice')).toBe('held');
+    expect(await registry.claimSubject(subject.iss, subject.sub, 'bob')).toBe('taken');
     expect((await registry.userBySubject(subject.iss, subject.sub))?.id).toBe('alice');
     // Alice no longer lists it: the mapping is stale, lookups ignore it and bob may claim it.
     await registry.update<{ subjects: unknown[] }>('users', 'alice', (u) => ({ ...u, subjects: [] }));
     expect(await registry.userBySubject(subject.iss, subject.sub)).toBeUndefined();
-    expect(await registry.claimSubject(subject.iss, subject.sub, 'bob')).toBe(true);
+    expect(await registry.claimSubject(subject.iss, subject.sub, 'bob')).toBe('claimed');
     await registry.update<{ subjects: unknown[] }>('users', 'bob', (u) => ({ ...u, subjects: [subject] }));
     expect((await registry.userBySubject(subject.iss, subject.sub))?.id).toBe('bob');
   });
