@@ -88,6 +88,9 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   const request = must(parseExchangeRequest(input.params));
 
   const agent = await loadAgent(input.clientId, deps, now);
+  // Standing delegations do not depend on the subject token: read them while it is verified.
+  const standing = deps.registry.delegationsFor(agent.id);
+  standing.catch(() => undefined);
   const { token: subject, record: subjectRecord } = await verifiedActive(request.subjectToken, request.subjectTokenType, 'subject_token', deps);
   const identity = await subjectIdentity(subject, deps.registry, issuer);
   // The audit trail names the human in Mandate's namespace when known, so every hop agrees.
@@ -109,7 +112,7 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   }));
   audit.audience = targetId(target);
   const inherited = await inheritedDelegation(subjectRecord, deps, now);
-  const delegations = inherited ? [inherited] : await deps.registry.delegationsFor(agent.id);
+  const delegations = inherited ? [inherited] : await standing;
   const authorization = must(decideAuthorization({
     agentId: agent.id, subject, identity, target, requestedScopes: request.scopes, delegations, ...(previousActor ? { previousActor } : {}), now, mandateIssuer: issuer,
   }));
