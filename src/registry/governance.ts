@@ -218,11 +218,14 @@ export class Governance {
   /** Records a review; an agent suspended only because its review was overdue resumes. */
   async reviewAgent(id: string, reviewer: string | undefined, context: ChangeContext = {}): Promise<AgentRecord> {
     if (reviewer !== undefined && !(await this.#registry.user(reviewer))) throw invalidField('reviewer', `no user with id ${reviewer}`);
+    const current = await this.agent(id);
+    // A review lifts only its own suspension, and never for an agent whose owner is gone.
+    const ownerActive = (await this.#registry.user(current.owner))?.status === 'active';
     const result = await this.#registry.update<AgentRecord>('agents', id, (agent) => {
       if (agent.status === 'retired') throw conflict(`agent ${id} is retired; there is nothing to review`);
       const now = this.#iso();
       const next: AgentRecord = { ...agent, last_reviewed_at: now, updated_at: now, ...(reviewer !== undefined ? { last_reviewed_by: reviewer } : {}) };
-      if (agent.status === 'suspended' && agent.status_reason === 'review_overdue') {
+      if (agent.status === 'suspended' && agent.status_reason === 'review_overdue' && ownerActive && agent.owner === current.owner) {
         next.status = 'active';
         delete next.status_reason;
       }
