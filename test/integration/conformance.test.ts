@@ -11,6 +11,8 @@ const POSITIVE = 'test/integration/token-exchange.test.ts';
 const REFUSALS = 'test/integration/token-exchange-refusals.test.ts';
 const VERIFY = 'test/unit/verify-token.test.ts';
 const INTROSPECTION = 'test/integration/introspection-revocation.test.ts';
+const SHADOW = 'test/integration/shadow-agents.test.ts';
+const LIFECYCLE = 'test/integration/lifecycle.test.ts';
 
 const MAP: Record<string, [file: string, title: string][]> = {
   'SPEC 5 rule 1 (subject token validation)': [
@@ -56,6 +58,9 @@ const MAP: Record<string, [file: string, title: string][]> = {
   ],
   'SPEC 5 rule 8 (agent state)': [
     [REFUSALS, 'suspended, retired, expired and orphaned agents get the answer an unknown id or a wrong secret gets'], [REFUSALS, 'unknown client'], [REFUSALS, 'no client authentication'],
+    [SHADOW, 'registered agents that may not be used are listed with why: suspended, retired, expired, orphaned'],
+    [SHADOW, 'audit events are written for sightings, but throttled per id and reason'],
+    [LIFECYCLE, 'an agent past expires_at is refused at use time before any sweep; the sweep retires it (expired) and audits it'],
   ],
   'SPEC 5 rule 9 (approval needed)': [[REFUSALS, 'an approval this server cannot collect yet is refused, never skipped']],
   'SPEC 5 rule 10 (response)': [
