@@ -8,7 +8,7 @@ import type { Store } from '../store/store.js';
 import type { TokenRecords } from '../tokens/records.js';
 import { policyDelegations } from './delegations.js';
 import { conflict, invalidField, notFound } from './errors.js';
-import { reviewDue, type AgentRecord, type DelegationRecord, type UserRecord } from './records.js';
+import { reviewDue, type AgentRecord, type DelegationFields, type DelegationRecord, type UserRecord } from './records.js';
 import { newClientSecret, secretDigest } from './secrets.js';
 import type { StoreRegistry } from './store-registry.js';
 
@@ -55,15 +55,7 @@ export interface UserInput {
 
 export type UserPatch = Partial<Omit<UserInput, 'id' | 'email'>> & { email?: string | null };
 
-export interface DelegationInput {
-  id?: string;
-  user?: string;
-  subject?: { iss: string; sub: string };
-  agent: string;
-  scopes: string[];
-  audiences: string[];
-  expires_at?: string;
-}
+export type DelegationInput = DelegationFields & { id?: string };
 
 export interface GovernanceDeps {
   /** Mandate's issuer: the `iss` of a Mandate user in audit subjects. */

@@ -22,14 +22,19 @@ export type AgentRecord = AgentConfig & RecordMeta & {
 
 export type UserRecord = UserConfig & RecordMeta;
 
-export interface DelegationRecord extends RecordMeta {
-  id: string;
+/** What a delegation says, with the policy file's field names. */
+export interface DelegationFields {
+  /** The delegating user, or else `subject`. */
   user?: string;
   subject?: { iss: string; sub: string };
   agent: string;
   scopes: string[];
   audiences: string[];
   expires_at?: string;
+}
+
+export interface DelegationRecord extends RecordMeta, DelegationFields {
+  id: string;
   status: 'active' | 'revoked';
   revoked_at?: string;
 }
