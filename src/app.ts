@@ -23,7 +23,7 @@ import { openApiDocument } from './admin/openapi.js';
 import { watchForShadowAgents } from './http/shadow-watch.js';
 import { Governance } from './registry/governance.js';
 import type { ClientEntry } from './registry/registry.js';
-import type { SecretResolver } from './registry/secrets.js';
+import { secretDigests, type SecretResolver } from './registry/secrets.js';
 import { ShadowAgents } from './registry/shadow.js';
 import { StoreRegistry, withRequestReads } from './registry/store-registry.js';
 import { usableAgent } from './registry/usable-agent.js';
@@ -86,7 +86,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     const found = entry ?? await registry.client(clientId);
     if (!found) return 'unknown_agent';
     if (found.kind !== 'agent') return undefined;
-    const state = await usableAgent(registry, policy, clientId, now());
+    const state = await usableAgent(registry, policy, clientId, now(), found.agent);
     return state.ok ? undefined : state.error.reason ?? 'unusable';
   };
   const exchange: ExchangeDeps = {
@@ -109,7 +109,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     now,
   };
   const provider = await createProvider({
-    issuer: deps.issuer, store, keys, registry, minter, records, references, secrets: deps.secrets, clockToleranceSeconds,
+    issuer: deps.issuer, store, keys, registry, minter, records, references, secretDigests: secretDigests(deps.secrets), clockToleranceSeconds,
     exchange, exchangesTotal: metrics.exchangesTotal,
     usableClient: async (clientId) => {
       const entry = await registry.client(clientId);

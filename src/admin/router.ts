@@ -132,7 +132,6 @@ export function adminRouter(routes: readonly Route[], token: string | undefined,
     }
     const query = found.query ? parse(found.query, { ...ctx.query }, 'query') : undefined;
     const body = found.body ? parse(found.body, readBody(ctx), 'body') : undefined;
-    if (!found.body && ctx.method !== 'GET' && ctx.method !== 'DELETE') readBody(ctx);
     const reply = await found.handle({ params, query, body, requestId: ctx.state.requestId });
     ctx.status = reply.status;
     ctx.body = reply.body;

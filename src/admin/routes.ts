@@ -38,7 +38,7 @@ export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
       method: 'GET', path: '/admin/users', operationId: 'listUsers', summary: 'List users',
       query: s.userQuery, responses: { 200: { description: 'a page of users', schema: s.listOf(s.userView, 'UserList') } }, errors: [400],
       handle: async ({ query }) => ok(await registry.page<UserRecord>('users', {
-        limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}), filter: (u) => !query.status || u.status === query.status,
+        limit: query.limit, cursor: query.cursor, filter: (u) => !query.status || u.status === query.status,
       })),
     }),
     route({
@@ -67,8 +67,7 @@ export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
       query: s.agentQuery, responses: { 200: { description: 'a page of agents', schema: s.listOf(s.agentView, 'AgentList') } }, errors: [400],
       handle: async ({ query }) => {
         const page = await registry.page<AgentRecord>('agents', {
-          limit: query.limit,
-          ...(query.cursor ? { cursor: query.cursor } : {}),
+          limit: query.limit, cursor: query.cursor,
           filter: (a) => (!query.owner || a.owner === query.owner) && (!query.tier || String(a.tier) === query.tier) && (!query.status || a.status === query.status),
         });
         return ok({ items: page.items.map(view), next_cursor: page.next_cursor });
@@ -110,8 +109,7 @@ export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
         const now = Date.now();
         const overdue = (a: AgentRecord) => Date.parse(governance.reviewDueOf(a)) <= now;
         const page = await registry.page<AgentRecord>('agents', {
-          limit: query.limit,
-          ...(query.cursor ? { cursor: query.cursor } : {}),
+          limit: query.limit, cursor: query.cursor,
           filter: (a) => a.status !== 'retired' && (query.overdue === undefined || overdue(a) === (query.overdue === 'true')),
         });
         const items = page.items.map((a) => ({
@@ -132,8 +130,7 @@ export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
       method: 'GET', path: '/admin/delegations', operationId: 'listDelegations', summary: 'List delegations, filtered by agent, user or status',
       query: s.delegationQuery, responses: { 200: { description: 'a page of delegations', schema: s.listOf(s.delegationView, 'DelegationList') } }, errors: [400],
       handle: async ({ query }) => ok(await registry.page<DelegationRecord>('delegations', {
-        limit: query.limit,
-        ...(query.cursor ? { cursor: query.cursor } : {}),
+        limit: query.limit, cursor: query.cursor,
         filter: (d) => (!query.agent || d.agent === query.agent) && (!query.user || d.user === query.user) && (!query.status || d.status === query.status),
       })),
     }),
@@ -152,7 +149,7 @@ export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
     route({
       method: 'GET', path: '/admin/shadow-agents', operationId: 'listShadowAgents', summary: 'Unknown, suspended or retired client ids seen, most recent first',
       query: s.pageQuery, responses: { 200: { description: 'a page of sightings', schema: s.listOf(s.shadowAgentView, 'ShadowAgentList') } }, errors: [400],
-      handle: async ({ query }) => ok(await shadow.list({ limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) })),
+      handle: async ({ query }) => ok(await shadow.list({ limit: query.limit, cursor: query.cursor })),
     }),
   ];
 }

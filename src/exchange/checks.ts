@@ -11,10 +11,9 @@ import { fail, type VerifiedToken } from './types.js';
 
 /** Rule 8: the authenticated client must be a usable agent (unknown, suspended, retired, expired, orphaned: invalid_client). */
 export async function loadAgent(clientId: string, deps: ExchangeDeps, now: number): Promise<AgentConfig> {
-  if ((await deps.registry.client(clientId))?.kind === 'client') {
-    must(fail('unauthorized_client', `client ${clientId} is not an agent and may not use token exchange`));
-  }
-  return must(await usableAgent(deps.registry, deps.policy, clientId, now));
+  const entry = await deps.registry.client(clientId);
+  if (entry?.kind === 'client') must(fail('unauthorized_client', `client ${clientId} is not an agent and may not use token exchange`));
+  return must(await usableAgent(deps.registry, deps.policy, clientId, now, entry?.agent));
 }
 
 /** A verified token, with the stored record when Mandate issued it. */

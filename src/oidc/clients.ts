@@ -1,14 +1,14 @@
 import type { ClientMetadata } from 'oidc-provider';
 
 import type { ClientEntry } from '../registry/registry.js';
-import { secretDigest, type SecretResolver } from '../registry/secrets.js';
+import type { SecretResolver } from '../registry/secrets.js';
 
 /**
  * A registry entry as oidc-provider client metadata, never holding a secret itself. Every registered grant type is listed so
  * that oidc-provider lets the request reach our handlers, which decide per client and answer
  * `unauthorized_client` (oidc-provider would say `invalid_request`).
  */
-export function toClientMetadata(entry: ClientEntry, secrets: SecretResolver, grantTypes: readonly string[]): ClientMetadata {
+export function toClientMetadata(entry: ClientEntry, secretDigests: SecretResolver, grantTypes: readonly string[]): ClientMetadata {
   const base: ClientMetadata = {
     client_id: entry.id,
     grant_types: [...grantTypes],
@@ -25,6 +25,6 @@ export function toClientMetadata(entry: ClientEntry, secrets: SecretResolver, gr
   }
   // oidc-provider holds only a digest: Client#compareClientSecret is replaced (src/oidc/provider.ts).
   if ('secret_digest' in entry.auth) return { ...base, client_secret: entry.auth.secret_digest };
-  const secret = secrets(entry.id);
-  return secret === undefined ? base : { ...base, client_secret: secretDigest(secret) };
+  const digest = secretDigests(entry.id);
+  return digest === undefined ? base : { ...base, client_secret: digest };
 }

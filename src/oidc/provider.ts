@@ -16,7 +16,8 @@ export interface ProviderDeps extends GrantDeps {
   issuer: string;
   store: Store;
   keys: KeyStore;
-  secrets: SecretResolver;
+  /** Digests of the policy file's client secrets (`secretDigests`). */
+  secretDigests: SecretResolver;
   records: TokenRecords;
   references: JwtReferences;
   clockToleranceSeconds: number;
@@ -60,7 +61,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     Client: {
       async find(id) {
         const entry = await deps.usableClient(id);
-        return entry && (toClientMetadata(entry, deps.secrets, grantTypes) as AdapterPayload);
+        return entry && (toClientMetadata(entry, deps.secretDigests, grantTypes) as AdapterPayload);
       },
     },
     AccessToken: {

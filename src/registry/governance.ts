@@ -392,19 +392,9 @@ export class Governance {
     for (const agent of policy.agents) {
       await note('agents', agent.id, await this.#registry.create('agents', agent.id, { ...agent, ...meta }, [userAgentsKey(agent.owner)]), agent);
     }
-    for (const grant of policyDelegations(policy)) {
-      const record: DelegationRecord = {
-        id: grant.id,
-        ...(grant.userId !== undefined ? { user: grant.userId } : {}),
-        ...(grant.subject !== undefined ? { subject: grant.subject } : {}),
-        agent: grant.agent,
-        scopes: grant.scopes,
-        audiences: grant.audiences,
-        ...(grant.expiresAt !== undefined ? { expires_at: new Date(grant.expiresAt * 1000).toISOString() } : {}),
-        status: 'active',
-        ...meta,
-      };
-      await note('delegations', grant.id, await this.#registry.create('delegations', grant.id, record, [agentDelegationsKey(grant.agent)]), {});
+    for (const delegation of policyDelegations(policy)) {
+      const record: DelegationRecord = { ...delegation, status: 'active', ...meta };
+      await note('delegations', delegation.id, await this.#registry.create('delegations', delegation.id, record, [agentDelegationsKey(delegation.agent)]), delegation);
     }
     if (differing.length > 0) {
       this.#logger.warn({ records: differing }, 'policy file entries differ from the registry; the registry wins (change them through /admin)');

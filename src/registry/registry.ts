@@ -1,5 +1,6 @@
-import type { AgentConfig, ClientAuth, ClientConfig, Resource, UserConfig } from '../config/policy-schema.js';
+import type { ClientAuth, ClientConfig, Resource } from '../config/policy-schema.js';
 import type { DelegationGrant } from '../policy/authorization.js';
+import type { AgentRecord, UserRecord } from './records.js';
 
 /**
  * Who may ask for tokens and for what. Plain OAuth clients and agents are both OAuth clients;
@@ -18,16 +19,16 @@ export interface ClientEntry {
   /** For a resource-server client: the resource uri it serves (it may introspect tokens for it). */
   resourceServer?: string;
   /** The full agent record, for agents. */
-  agent?: AgentConfig;
+  agent?: AgentRecord;
 }
 
 /** Every lookup is async (the store); decisions take what these return as plain typed inputs. */
 export interface Registry {
   client(id: string): Promise<ClientEntry | undefined>;
-  agent(id: string): Promise<AgentConfig | undefined>;
-  user(id: string): Promise<UserConfig | undefined>;
+  agent(id: string): Promise<AgentRecord | undefined>;
+  user(id: string): Promise<UserRecord | undefined>;
   /** The user an external identity ({iss, sub}) belongs to. */
-  userBySubject(iss: string, sub: string): Promise<UserConfig | undefined>;
+  userBySubject(iss: string, sub: string): Promise<UserRecord | undefined>;
   /** Delegations to this agent (any state; the policy decides which are active). */
   delegationsFor(agentId: string): Promise<DelegationGrant[]>;
   delegation(id: string): Promise<DelegationGrant | undefined>;
@@ -47,6 +48,6 @@ export function fromClient(c: ClientConfig): ClientEntry {
   };
 }
 
-export function fromAgent(a: AgentConfig): ClientEntry {
+export function fromAgent(a: AgentRecord): ClientEntry {
   return { kind: 'agent', id: a.id, auth: a.auth, grantTypes: a.grant_types, scopes: a.scopes, audiences: a.audiences, agent: a };
 }

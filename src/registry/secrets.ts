@@ -45,6 +45,21 @@ export function secretDigest(secret: string): string {
   return `sha256:${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
 }
 
+/**
+ * The digests of the policy file's secrets, computed once: what oidc-provider's client metadata
+ * holds instead of the secret (`secret_env` secrets do not change while the process runs).
+ */
+export function secretDigests(secrets: SecretResolver): SecretResolver {
+  const digests = new Map<string, string | undefined>();
+  return (clientId) => {
+    if (!digests.has(clientId)) {
+      const secret = secrets(clientId);
+      digests.set(clientId, secret === undefined ? undefined : secretDigest(secret));
+    }
+    return digests.get(clientId);
+  };
+}
+
 /** Constant-time check of a presented secret against a stored digest. */
 export function secretMatches(presented: unknown, digest: string): boolean {
   if (typeof presented !== 'string' || presented.length === 0 || presented.length > 1024) return false;

@@ -112,7 +112,7 @@ export class ShadowAgents {
   }
 
   /** Every sighting record, most recent first, paged by position (a cursor is an offset). */
-  async list(options: { cursor?: string; limit: number }): Promise<{ items: ShadowRecord[]; next_cursor: string | null }> {
+  async list(options: { cursor?: string | undefined; limit: number }): Promise<{ items: ShadowRecord[]; next_cursor: string | null }> {
     const { store } = this.#deps;
     const digests = await store.setMembers(shadowIndexKey());
     const raws = await store.getMany(digests.map(shadowAgentKey));

@@ -176,7 +176,7 @@ export class StoreRegistry implements Registry {
    * One page of records of a kind in id order, after `cursor` (the last id of the previous page),
    * keeping those `filter` accepts.
    */
-  async page<T extends { id: string }>(kind: RecordKind, options: { cursor?: string; limit: number; filter?: (record: T) => boolean }): Promise<Page<T>> {
+  async page<T extends { id: string }>(kind: RecordKind, options: { cursor?: string | undefined; limit: number; filter?: (record: T) => boolean }): Promise<Page<T>> {
     const ids = await this.ids(kind);
     let next = options.cursor === undefined ? 0 : ids.findIndex((id) => id > options.cursor!);
     if (next < 0) next = ids.length;

@@ -6,7 +6,7 @@ import request from 'supertest';
 
 import { createAuditLog } from '../../src/audit/audit.js';
 import { createLogger } from '../../src/log.js';
-import { ShadowAgents } from '../../src/registry/shadow.js';
+import { ShadowAgents, type ShadowRecord as ShadowItem } from '../../src/registry/shadow.js';
 import { ADMIN_TOKEN, makeStore, secretOf, startTestApp, STORE_KINDS, type TestApp } from '../support/app.js';
 import { exchange, exchangePolicy, makeIdp, TOKEN_EXCHANGE, AT, TRAVEL, type TestIdp } from '../support/exchange.js';
 
@@ -19,15 +19,6 @@ import { exchange, exchangePolicy, makeIdp, TOKEN_EXCHANGE, AT, TRAVEL, type Tes
 const MANDATE_AUD = 'https://mandate.example';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-interface ShadowItem {
-  client_id: string;
-  count: number;
-  first_seen: string;
-  last_seen: string;
-  endpoints: string[];
-  addresses: string[];
-  reasons: string[];
-}
 
 describe.each(STORE_KINDS)('shadow agents (%s store)', (kind) => {
   let t: TestApp;
