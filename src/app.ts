@@ -2,6 +2,8 @@ import Koa from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 
+import { Approvals } from './approvals/approvals.js';
+import { webhookNotifier } from './approvals/webhook.js';
 import { createAuditLog } from './audit/audit.js';
 import type { Policy } from './config/policy-schema.js';
 import type { ExchangeDeps } from './exchange/exchange.js';
@@ -15,7 +17,14 @@ import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/security.js';
 import type { KeyStore } from './keys/keystore.js';
 import type { Logger } from './log.js';
+import { MandateError, invalidRequest } from './errors.js';
+import { BACKCHANNEL_GRANT } from './grants/ciba.js';
+import { publishedGrantTypes } from './grants/index.js';
 import { createJwtReferences } from './oidc/jwt-references.js';
+import { pages } from './pages/pages.js';
+import { Enrollments } from './passkeys/enrollment.js';
+import { Passkeys } from './passkeys/passkeys.js';
+import { WebAuthn, type RelyingParty } from './passkeys/webauthn.js';
 import { createProvider } from './oidc/provider.js';
 import { adminRouter } from './admin/router.js';
 import { adminRoutes } from './admin/routes.js';
@@ -50,6 +59,18 @@ export interface MandateApp {
   /** Registry changes and the lifecycle sweep (the admin API's operations). */
   governance: Governance;
   shadow: ShadowAgents;
+  /** Human approvals: requests, decisions, redemption; `sweepExpired` for the periodic sweep. */
+  approvals: Approvals;
+  passkeys: Passkeys;
+  enrollments: Enrollments;
+  webauthn: WebAuthn;
+}
+
+/** The passkey relying party: the policy's `webauthn`, or else the issuer's own host and origin. */
+export function relyingParty(policy: Policy, issuer: string): RelyingParty {
+  if (policy.webauthn) return { rpId: policy.webauthn.rp_id, rpName: policy.webauthn.rp_name, origins: policy.webauthn.origins.map((o) => new URL(o).origin) };
+  const url = new URL(issuer);
+  return { rpId: url.hostname, rpName: 'Mandate', origins: [url.origin] };
 }
 
 const INTROSPECTION_PATH = '/token/introspection';
@@ -89,6 +110,15 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     const state = await usableAgent(registry, policy, clientId, now(), found.agent);
     return state.ok ? undefined : state.error.reason ?? 'unusable';
   };
+  const rememberDpopJti = (jkt: string, jti: string, ttlSeconds: number): Promise<boolean> => store.set(dpopProofKey(jkt, jti), '1', { ttlSeconds, onlyIfAbsent: true });
+  const passkeys = new Passkeys(store);
+  const webauthn = new WebAuthn(store, passkeys, relyingParty(policy, deps.issuer));
+  const enrollments = new Enrollments(store, deps.issuer);
+  const webhook = policy.notifications.approval_webhook;
+  const approvals = new Approvals({
+    issuer: deps.issuer, policy, store, registry, governance, passkeys, webauthn, minter, records, audit, logger, rememberDpopJti,
+    ...(webhook ? { notify: webhookNotifier({ url: webhook, logger }) } : {}),
+  });
   const exchange: ExchangeDeps = {
     issuer: deps.issuer,
     policy,
@@ -98,6 +128,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     minter,
     audit,
     shadow,
+    approvals,
     verifier: createTokenVerifier({
       mandateIssuer: deps.issuer,
       mandateJwks: () => keys.publicJwks(),
@@ -105,12 +136,13 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
       clockSkewSeconds: clockToleranceSeconds,
       maxTokenBytes: policy.limits.max_subject_token_bytes,
     }),
-    rememberDpopJti: (jkt, jti, ttlSeconds) => store.set(dpopProofKey(jkt, jti), '1', { ttlSeconds, onlyIfAbsent: true }),
+    rememberDpopJti,
     now,
   };
   const provider = await createProvider({
     issuer: deps.issuer, store, keys, registry, minter, records, references, secretDigests: secretDigests(deps.secrets), clockToleranceSeconds,
-    exchange, exchangesTotal: metrics.exchangesTotal,
+    exchange, exchangesTotal: metrics.exchangesTotal, approvals,
+    backchannel: { issuer: deps.issuer, policy, registry, approvals, now },
     usableClient: async (clientId) => {
       const entry = await registry.client(clientId);
       return entry && (await refusal(clientId, entry)) === undefined ? entry : undefined;
@@ -147,16 +179,50 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     }
     await next();
     if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200) {
-      ctx.body = anchorToIssuer(ctx.body as Record<string, unknown>, `${ctx.protocol}://${ctx.host}`, deps.issuer);
+      ctx.body = {
+        ...anchorToIssuer(ctx.body as Record<string, unknown>, `${ctx.protocol}://${ctx.host}`, deps.issuer),
+        grant_types_supported: publishedGrantTypes,
+        backchannel_authentication_endpoint: `${deps.issuer}${BACKCHANNEL_PATH}`,
+        backchannel_token_delivery_modes_supported: ['poll'],
+        backchannel_user_code_parameter_supported: false,
+      };
     }
   });
-  const routes = adminRoutes({ governance, shadow });
+  app.use(pages({ approvals, enrollments, webauthn, registry }));
+  const routes = adminRoutes({ governance, shadow, approvals, passkeys, enrollments, enrollmentTtlSeconds: policy.limits.enrollment_ttl_seconds });
   const openapi = openApiDocument(routes, deps.issuer, '1.0.0');
   app.use(adminRouter(routes, deps.adminToken, { '/admin/openapi.json': () => openapi }));
   app.use(watchForShadowAgents({ shadow, classify: (clientId) => refusal(clientId) }));
   app.use(jwtTokenParams([INTROSPECTION_PATH, REVOCATION_PATH], references));
+  app.use(backchannelEndpoint());
   app.use((_ctx, next) => withRequestReads(next));
   app.use(compose(provider.middleware));
 
-  return { app, provider, governance, shadow };
+  return { app, provider, governance, shadow, approvals, passkeys, enrollments, webauthn };
+}
+
+const BACKCHANNEL_PATH = '/backchannel';
+
+/**
+ * CIBA's backchannel authentication endpoint needs the token endpoint's client authentication
+ * (every method, DPoP aside), which oidc-provider offers only on its own routes; its own CIBA
+ * feature requires OpenID Connect (`openid` scope, ID tokens), which agent tokens are not. So the
+ * request is handed to the token endpoint as an internal grant, marked so that only this route
+ * can use it. Its answer is the backchannel one: `auth_req_id`, `expires_in`, `interval`.
+ */
+function backchannelEndpoint(): Koa.Middleware {
+  return async function backchannel(ctx, next) {
+    if (ctx.path !== BACKCHANNEL_PATH) return next();
+    if (ctx.method !== 'POST') throw new MandateError(405, 'invalid_request', 'the backchannel authentication endpoint accepts POST only');
+    if (!ctx.is('application/x-www-form-urlencoded')) throw invalidRequest('send the request as application/x-www-form-urlencoded');
+    const params = new URLSearchParams(typeof ctx.req.body === 'string' ? ctx.req.body : '');
+    if (params.has('grant_type')) throw invalidRequest('grant_type is not a backchannel authentication parameter');
+    params.append('grant_type', BACKCHANNEL_GRANT);
+    const body = params.toString();
+    ctx.req.body = body;
+    (ctx.request as { body?: unknown }).body = body;
+    ctx.state.backchannel = true;
+    ctx.path = '/token';
+    await next();
+  };
 }

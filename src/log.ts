@@ -17,6 +17,7 @@ export const REDACT_PATHS = [
   '*.refresh_token',
   '*.subject_token',
   '*.actor_token',
+  '*.auth_req_id',
   '*.token',
   '*.password',
   '*.secret',
@@ -25,6 +26,7 @@ export const REDACT_PATHS = [
   'access_token',
   'subject_token',
   'actor_token',
+  'auth_req_id',
   'token',
 ];
 

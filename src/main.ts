@@ -45,8 +45,8 @@ async function serve(env: Env, policy: Policy): Promise<void> {
   const keys = await openKeys(env, policy);
   const stopWatching = keys.watch(KEY_RELOAD_MS);
   const store = await openStore(env, policy, logger);
-  const { app, governance } = await createApp({ issuer: env.issuer, policy, store, keys, secrets, logger, ...(env.adminToken ? { adminToken: env.adminToken } : {}) });
-  const stopSweeper = governance.startSweeper();
+  const { app, governance, approvals } = await createApp({ issuer: env.issuer, policy, store, keys, secrets, logger, ...(env.adminToken ? { adminToken: env.adminToken } : {}) });
+  const stopSweeper = governance.startSweeper([() => approvals.sweepExpired()]);
 
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 5_000;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import type { Route } from './router.js';
+import { ID_PATTERN, type Route } from './router.js';
 import { errorBody } from './schemas.js';
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
@@ -36,7 +36,7 @@ export function openApiDocument(routes: readonly Route[], issuer: string, versio
   for (const r of routes) {
     const parameters: JsonSchema[] = [];
     for (const [, name] of r.path.matchAll(/\{(\w+)\}/g)) {
-      parameters.push({ name, in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' } });
+      parameters.push({ name, in: 'path', required: true, schema: { type: 'string', pattern: r.paramPatterns?.[name] ?? ID_PATTERN } });
     }
     if (r.query) {
       const query = convert(r.query, 'input');

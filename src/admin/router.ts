@@ -32,6 +32,8 @@ export interface Route<Q = unknown, B = unknown> {
   body?: z.ZodType<B>;
   /** Success responses by status. */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** Path parameters that are not registry ids (e.g. a WebAuthn credential id): their pattern. */
+  paramPatterns?: Record<string, string>;
   /** Error statuses this route may answer besides 401 (400, 404, 409). */
   errors: number[];
   handle: (input: RouteInput<Q, B>) => Promise<Reply>;
@@ -40,7 +42,8 @@ export interface Route<Q = unknown, B = unknown> {
 /** Keeps a route's generic types while putting it in a list. */
 export const route = <Q, B>(r: Route<Q, B>): Route => r as unknown as Route;
 
-const ID_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+const ID_SEGMENT = new RegExp(ID_PATTERN);
 
 function compile(path: string): { pattern: RegExp; names: string[] } {
   const names: string[] = [];
@@ -89,7 +92,9 @@ function readBody(ctx: Context): unknown {
  * exist; with one, every request needs `Authorization: Bearer <token>` (401 with no detail).
  */
 export function adminRouter(routes: readonly Route[], token: string | undefined, extra: Record<string, () => unknown> = {}): Middleware {
-  const compiled = routes.map((r) => ({ ...r, ...compile(r.path) }));
+  const compiled = routes.map((r) => ({
+    ...r, ...compile(r.path), patterns: Object.fromEntries(Object.entries(r.paramPatterns ?? {}).map(([k, v]) => [k, new RegExp(v)])),
+  }));
   return async function adminMiddleware(ctx, next) {
     if (ctx.path !== '/admin' && !ctx.path.startsWith('/admin/')) return next();
     if (token === undefined) {
@@ -127,7 +132,7 @@ export function adminRouter(routes: readonly Route[], token: string | undefined,
       } catch {
         value = '';
       }
-      if (!ID_SEGMENT.test(value)) throw invalidField(name, 'not a valid id');
+      if (!(found.patterns[name] ?? ID_SEGMENT).test(value)) throw invalidField(name, 'not a valid id');
       params[name] = value;
     }
     const query = found.query ? parse(found.query, { ...ctx.query }, 'query') : undefined;

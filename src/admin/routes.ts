@@ -1,3 +1,8 @@
+import type { Approvals } from '../approvals/approvals.js';
+import type { ApprovalRecord } from '../approvals/records.js';
+import type { Enrollments } from '../passkeys/enrollment.js';
+import type { PasskeyRecord, Passkeys } from '../passkeys/passkeys.js';
+import { conflict, notFound } from '../registry/errors.js';
 import type { Governance } from '../registry/governance.js';
 import type { AgentRecord, DelegationRecord, UserRecord } from '../registry/records.js';
 import type { ShadowAgents } from '../registry/shadow.js';
@@ -11,7 +16,35 @@ import * as s from './schemas.js';
 export interface AdminDeps {
   governance: Governance;
   shadow: ShadowAgents;
+  approvals: Approvals;
+  passkeys: Passkeys;
+  enrollments: Enrollments;
+  /** Default lifetime of an enrollment link (limits.enrollment_ttl_seconds). */
+  enrollmentTtlSeconds: number;
 }
+
+const iso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
+
+/** An approval as the API shows it: ISO times, its state (expired included), no secrets or issuance plan. */
+export function approvalView(a: ApprovalRecord, approvals: Approvals): Record<string, unknown> {
+  return {
+    id: a.id, status: approvals.stateOf(a), reason: a.reason, consent: a.consent, approval_uri: approvals.uriOf(a.id), agent: a.agent,
+    approver: a.approver, subject: a.subject, scopes: a.scopes, audience: a.audience,
+    ...(a.authorization_details ? { authorization_details: a.authorization_details } : {}),
+    ...(a.binding_message !== undefined ? { binding_message: a.binding_message } : {}),
+    created_at: iso(a.created_at), expires_at: iso(a.expires_at),
+    ...(a.decided_at !== undefined ? { decided_at: iso(a.decided_at) } : {}),
+    ...(a.redeemed_at !== undefined ? { redeemed_at: iso(a.redeemed_at) } : {}),
+    ...(a.delegation_id !== undefined ? { delegation_id: a.delegation_id } : {}),
+    ...(a.jti !== undefined ? { jti: a.jti } : {}),
+  };
+}
+
+/** A passkey as the API shows it: everything but the public key bytes. */
+const passkeyView = ({ public_key: _key, ...rest }: PasskeyRecord): Omit<PasskeyRecord, 'public_key'> => rest;
+
+/** WebAuthn credential ids are base64url of up to 1023 bytes. */
+const CREDENTIAL_ID = '^[A-Za-z0-9_-]{1,1364}$';
 
 /** An agent as the API shows it: no secret digest, with its review due date. */
 export function agentView(agent: AgentRecord, governance: Governance): Record<string, unknown> {
@@ -22,7 +55,7 @@ export function agentView(agent: AgentRecord, governance: Governance): Record<st
 
 const ok = (body: unknown, status = 200) => ({ status, body });
 
-export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
+export function adminRoutes({ governance, shadow, approvals, passkeys, enrollments, enrollmentTtlSeconds }: AdminDeps): Route[] {
   const registry = governance.registry;
   const view = (agent: AgentRecord) => agentView(agent, governance);
   const ctx = (requestId: string) => ({ requestId });
@@ -50,6 +83,58 @@ export function adminRoutes({ governance, shadow }: AdminDeps): Route[] {
       method: 'PATCH', path: '/admin/users/{id}', operationId: 'updateUser', summary: 'Change, deactivate or reactivate a user',
       body: s.userPatch, responses: { 200: { description: 'the changed user', schema: s.userView } }, errors: [400, 404, 409],
       handle: async ({ params, body, requestId }) => ok(await governance.updateUser(params.id!, body, ctx(requestId))),
+    }),
+
+    // ——— passkeys ———
+    route({
+      method: 'POST', path: '/admin/users/{id}/enrollments', operationId: 'createEnrollment', summary: 'Create a single-use passkey enrollment link for a user',
+      body: s.enrollmentCreate, responses: { 201: { description: 'the link and when it expires', schema: s.enrollmentView } }, errors: [400, 404, 409],
+      handle: async ({ params, body }) => {
+        const user = await governance.user(params.id!);
+        if (user.status !== 'active') throw conflict(`user ${user.id} is deactivated`, 'id');
+        return ok(await enrollments.create(user.id, body.expires_in ?? enrollmentTtlSeconds), 201);
+      },
+    }),
+    route({
+      method: 'GET', path: '/admin/users/{id}/passkeys', operationId: 'listPasskeys', summary: 'List a user\'s passkeys',
+      responses: { 200: { description: 'the user\'s passkeys (one page)', schema: s.listOf(s.passkeyView, 'PasskeyList') } }, errors: [400, 404],
+      handle: async ({ params }) => {
+        const user = await governance.user(params.id!);
+        return ok({ items: (await passkeys.list(user.id)).map(passkeyView), next_cursor: null });
+      },
+    }),
+    route({
+      method: 'DELETE', path: '/admin/users/{id}/passkeys/{credential}', operationId: 'removePasskey', summary: 'Remove one of a user\'s passkeys',
+      paramPatterns: { credential: CREDENTIAL_ID },
+      responses: { 200: { description: 'the removed passkey', schema: s.passkeyView } }, errors: [400, 404],
+      handle: async ({ params }) => {
+        const user = await governance.user(params.id!);
+        const passkey = await passkeys.get(params.credential!);
+        if (!passkey || passkey.user_id !== user.id || !(await passkeys.remove(user.id, passkey.id))) throw notFound(`passkey of ${user.id}`, params.credential!);
+        return ok(passkeyView(passkey));
+      },
+    }),
+
+    // ——— approvals ———
+    route({
+      method: 'GET', path: '/admin/approvals', operationId: 'listApprovals', summary: 'Recent approval requests, newest first, by status, user or agent',
+      query: s.approvalQuery, responses: { 200: { description: 'a page of approval requests', schema: s.listOf(s.approvalView, 'ApprovalList') } }, errors: [400],
+      handle: async ({ query }) => {
+        const page = await approvals.page({
+          limit: query.limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+          filter: (a) => (!query.status || approvals.stateOf(a) === query.status) && (!query.user || a.approver === query.user) && (!query.agent || a.client_id === query.agent),
+        });
+        return ok({ items: page.items.map((a) => approvalView(a, approvals)), next_cursor: page.next_cursor });
+      },
+    }),
+    route({
+      method: 'GET', path: '/admin/approvals/{id}', operationId: 'getApproval', summary: 'Read an approval request',
+      responses: { 200: { description: 'the approval request', schema: s.approvalView } }, errors: [400, 404],
+      handle: async ({ params }) => {
+        const approval = await approvals.get(params.id!);
+        if (!approval) throw notFound('approval request', params.id!);
+        return ok(approvalView(approval, approvals));
+      },
     }),
 
     // ——— agents ———

@@ -64,7 +64,7 @@ const authView = z.union([
 const meta = {
   created_at: timestamp,
   updated_at: timestamp,
-  source: z.enum(['policy', 'admin']).describe('where the record came from first'),
+  source: z.enum(['policy', 'admin', 'approval']).describe('where the record came from first (approval: a consent approval)'),
 };
 
 export const agentView = z.strictObject({
@@ -104,6 +104,7 @@ export const delegationView = z.strictObject({
   id, user: id.optional(), subject: z.strictObject({ iss: z.string(), sub: z.string() }).optional(),
   agent: id, scopes: z.array(z.string()), audiences: z.array(z.string()), expires_at: timestamp.optional(),
   status: z.enum(['active', 'revoked']), revoked_at: timestamp.optional(),
+  approval_id: z.string().optional().describe('the consent approval that created it'),
   ...meta,
 }).meta({ id: 'Delegation' });
 
@@ -117,6 +118,48 @@ export const reviewView = z.strictObject({
   id, name: z.string(), owner: id, tier: z.number().int(), status: z.enum(['active', 'suspended', 'retired']),
   last_reviewed_at: timestamp.optional(), review_due: timestamp, overdue: z.boolean(),
 }).meta({ id: 'ReviewItem' });
+
+export const enrollmentCreate = z.strictObject({
+  expires_in: z.number().int().min(60).max(604_800).optional().describe('seconds the link stays valid (default limits.enrollment_ttl_seconds)'),
+}).meta({ id: 'EnrollmentCreate' });
+
+export const enrollmentView = z.strictObject({
+  url: z.url().describe('single-use link to /enroll/{token}: hand it to the user over a trusted channel'),
+  expires_at: timestamp,
+}).meta({ id: 'Enrollment' });
+
+export const passkeyView = z.strictObject({
+  id: z.string().describe('WebAuthn credential id (base64url)'),
+  user_id: id,
+  counter: z.number().int().min(0),
+  transports: z.array(z.string()),
+  backup_eligible: z.boolean().describe('a synced (multi-device) passkey'),
+  backed_up: z.boolean(),
+  aaguid: z.string().optional().describe('authenticator model, when it says'),
+  created_at: timestamp,
+  last_used_at: timestamp.optional(),
+}).meta({ id: 'Passkey' });
+
+export const approvalView = z.strictObject({
+  id: z.string(),
+  status: z.enum(['pending', 'approved', 'denied', 'redeemed', 'expired']),
+  reason: z.enum(['tier_always', 'high_risk_scope', 'consent', 'ciba']).describe('why a human must decide'),
+  consent: z.boolean().describe('approving creates a delegation'),
+  approval_uri: z.string(),
+  agent: z.strictObject({ id, name: z.string(), owner: id, tier: z.number().int() }),
+  approver: id,
+  subject: z.strictObject({ iss: z.string(), sub: z.string() }),
+  scopes: z.array(z.string()),
+  audience: z.string(),
+  authorization_details: z.array(z.record(z.string(), z.unknown())).optional(),
+  binding_message: z.string().optional(),
+  created_at: timestamp,
+  expires_at: timestamp,
+  decided_at: timestamp.optional(),
+  redeemed_at: timestamp.optional(),
+  delegation_id: z.string().optional(),
+  jti: z.string().optional().describe('the token issued on redemption'),
+}).meta({ id: 'Approval' });
 
 export const errorBody = z.strictObject({
   error: z.string(),
@@ -140,6 +183,9 @@ export const delegationQuery = z.strictObject({
   agent: id.optional(), user: id.optional(), status: z.enum(['active', 'revoked']).optional(), cursor, limit,
 });
 export const pageQuery = z.strictObject({ cursor: z.string().regex(/^\d{1,6}$/, 'a next_cursor value from a previous page').optional(), limit });
+export const approvalQuery = z.strictObject({
+  status: z.enum(['pending', 'approved', 'denied', 'redeemed', 'expired']).optional(), user: id.optional(), agent: id.optional(), cursor, limit,
+});
 export const reviewQuery = z.strictObject({ overdue: z.enum(['true', 'false']).optional(), cursor, limit });
 
 export const idParam = id;

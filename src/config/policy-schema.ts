@@ -33,6 +33,10 @@ const limits = z.strictObject({
   clock_skew_seconds: z.number().int().min(0).max(300).default(60).describe('tolerance for exp/nbf/iat'),
   max_subject_token_bytes: z.number().int().min(512).max(65536).default(8192).describe('size limit, checked before parsing'),
   approval_ttl_seconds: z.number().int().min(30).max(86400).default(600).describe('how long an approval request waits'),
+  approval_poll_interval_seconds: z.number().int().min(1).max(60).default(5).describe('CIBA `interval`: how often an agent may poll a pending approval'),
+  consent_delegation_ttl_seconds: z.number().int().min(60).max(31_536_000).default(2_592_000)
+    .describe('lifetime of the delegation a consent approval creates (default 30 days)'),
+  enrollment_ttl_seconds: z.number().int().min(60).max(604_800).default(86_400).describe('default lifetime of a passkey enrollment link'),
 });
 
 export const jwks = z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) });
@@ -134,9 +138,12 @@ const DEFAULT_TIERS = {
 export const policySchema = z.strictObject({
   resources: z.array(resource).min(1).describe('what agents may get tokens for'),
   tiers: z.strictObject({ 1: tier, 2: tier, 3: tier }).default(DEFAULT_TIERS).describe('risk tiers'),
-  limits: limits.default({ max_delegation_depth: 3, clock_skew_seconds: 60, max_subject_token_bytes: 8192, approval_ttl_seconds: 600 }),
+  limits: limits.default({
+    max_delegation_depth: 3, clock_skew_seconds: 60, max_subject_token_bytes: 8192, approval_ttl_seconds: 600,
+    approval_poll_interval_seconds: 5, consent_delegation_ttl_seconds: 2_592_000, enrollment_ttl_seconds: 86_400,
+  }),
   trusted_issuers: z.array(trustedIssuer).default([]).describe('external IdPs whose JWTs are accepted as subject tokens'),
-  webauthn: webauthn.optional().describe('passkey relying party'),
+  webauthn: webauthn.optional().describe('passkey relying party (default: the issuer\'s host and origin)'),
   notifications: z.strictObject({ approval_webhook: httpsOrLocalUrl.optional() }).default({}).describe('outbound notices'),
   users: z.array(user).default([]).describe('humans: owners, delegators, approvers'),
   clients: z.array(client).default([]).describe('plain OAuth clients that are not agents'),

@@ -1,3 +1,4 @@
+import { ApprovalPending, type Approvals } from '../approvals/approvals.js';
 import type { AuditInput, AuditLog } from '../audit/audit.js';
 import type { Policy } from '../config/policy-schema.js';
 import { MandateError } from '../errors.js';
@@ -33,6 +34,8 @@ export interface ExchangeDeps {
   audit: AuditLog;
   /** Records agents named in `act` chains that are not registered or may not be used. */
   shadow?: ShadowAgents;
+  /** Human approvals (SPEC section 6); without it a request that needs one is refused. */
+  approvals?: Approvals;
   rememberDpopJti: (jkt: string, jti: string, ttlSeconds: number) => Promise<boolean>;
   now: () => number;
 }
@@ -65,7 +68,8 @@ export async function exchangeToken(input: ExchangeInput, deps: ExchangeDeps): P
   try {
     return await decideAndIssue(input, deps, audit);
   } catch (err) {
-    if (err instanceof MandateError) await recordRefusal(deps, audit, err);
+    // A pending approval is not a refusal: the approval service has recorded `approval.requested`.
+    if (err instanceof MandateError && !(err instanceof ApprovalPending)) await recordRefusal(deps, audit, err);
     throw err;
   }
 }
@@ -113,10 +117,13 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   audit.audience = targetId(target);
   const inherited = await inheritedDelegation(subjectRecord, deps, now);
   const delegations = inherited ? [inherited] : await standing;
-  const authorization = must(decideAuthorization({
+  const basis = decideAuthorization({
     agentId: agent.id, subject, identity, target, requestedScopes: request.scopes, delegations, ...(previousActor ? { previousActor } : {}), now, mandateIssuer: issuer,
-  }));
-  const delegation = authorization.delegation ?? inherited;
+  });
+  // SPEC section 6: no delegation, but the subject is a user with a passkey: ask them (consent).
+  const consent = !basis.ok && basis.error.reason === 'no_delegation' && target.kind === 'resource'
+    && identity.userId !== undefined && deps.approvals !== undefined && await deps.approvals.canApprove(identity.userId);
+  const delegation = (consent ? undefined : must(basis).delegation) ?? inherited;
   if (delegation) {
     audit.delegation_id = delegation.id;
     if (target.kind === 'resource' && !delegation.audiences.includes(target.uri)) {
@@ -139,19 +146,40 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
 
   const tier = policy.tiers[agent.tier];
   const approval = approvalNeeded({ tierApproval: tier.approval, highRiskScopes: target.kind === 'resource' ? target.resource.high_risk_scopes : [], scopes });
-  if (approval.needed) {
-    must(fail('invalid_request', `this request needs a human approval (${approval.reason === 'tier_always' ? `tier ${agent.tier} agent` : `high-risk scope ${approval.scopes.join(' ')}`}), which this server cannot collect yet`, 'approval_required'));
-  }
-  const ttl = must(decideLifetime({
-    now,
+  const lifetime = {
     ...(agent.max_token_ttl !== undefined ? { agentMaxTtl: agent.max_token_ttl } : {}),
     tierMaxTtl: tier.max_token_ttl,
     ...(target.kind === 'resource' && target.resource.max_token_ttl !== undefined ? { targetMaxTtl: target.resource.max_token_ttl } : {}),
     subjectExp: subject.exp,
-  }));
+  };
+  const ttl = must(decideLifetime({ now, ...lifetime }));
   const jkt = await bindingKey(input, agent, subject, deps, now);
 
   const { sub, subIss } = newSubject(identity, issuer);
+  if (approval.needed || consent) {
+    const why = !approval.needed ? `no delegation allows ${agent.id} to act for ${identity.userId}`
+      : approval.reason === 'tier_always' ? `tier ${agent.tier} agent` : `high-risk scope ${approval.scopes.join(' ')}`;
+    const approver = identity.userId;
+    if (approver === undefined || !deps.approvals) {
+      must(fail('invalid_request', `this request needs a human approval (${why}), but subject ${identity.sub} is not a Mandate user who could give it`, 'no_approver'));
+    }
+    if (!consent && !(await deps.approvals!.canApprove(approver!))) {
+      must(fail('invalid_request', `this request needs ${approver}'s approval (${why}), but ${approver} has no passkey: an administrator can send an enrollment link (POST /admin/users/${approver}/enrollments)`, 'approver_without_passkey'));
+    }
+    const { answer } = await deps.approvals!.request({
+      reason: consent ? 'consent' : approval.needed ? approval.reason : 'consent', consent,
+      agent: { id: agent.id, name: agent.name, owner: agent.owner, tier: agent.tier }, approver: approver!, subject: audit.subject!,
+      scopes, audience: targetId(target), ...(details ? { authorization_details: details } : {}),
+      issue: {
+        grant_type: TOKEN_EXCHANGE, token_type: request.requestedTokenType, sub, ...(subIss ? { sub_iss: subIss } : {}), act,
+        ...(subject.mandateIssued && subject.jti ? { parent_jti: subject.jti } : {}), ...(delegation ? { delegation_id: delegation.id } : {}),
+        ...(jkt ? { cnf_jkt: jkt } : {}),
+        lifetime: { ...(lifetime.agentMaxTtl !== undefined ? { agent: lifetime.agentMaxTtl } : {}), tier: lifetime.tierMaxTtl, ...(lifetime.targetMaxTtl !== undefined ? { target: lifetime.targetMaxTtl } : {}), subject_exp: subject.exp },
+      },
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+    });
+    throw new ApprovalPending(answer, `a human approval is needed (${why}): ${approver} decides at ${answer.approval_uri}; poll the token endpoint with grant_type=urn:openid:params:grant-type:ciba and this auth_req_id`);
+  }
   const scope = scopes.join(' ');
   const claims = { act, ...(details ? { authorization_details: details } : {}), ...(jkt ? { cnf: { jkt } } : {}), ...(subIss ? { sub_iss: subIss } : {}) };
   let issued: ReturnType<AuditLog['prepare']>['event'] | undefined;

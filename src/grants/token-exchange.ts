@@ -1,5 +1,6 @@
 import type { TokenEndpointGrantContext } from 'oidc-provider';
 
+import { ApprovalPending } from '../approvals/approvals.js';
 import { MandateError } from '../errors.js';
 import { exchangeToken, TOKEN_EXCHANGE } from '../exchange/exchange.js';
 import type { GrantDeps } from './index.js';
@@ -26,6 +27,14 @@ export function handler(deps: GrantDeps) {
       }, deps.exchange);
       deps.exchangesTotal.inc({ outcome: 'issued' });
     } catch (err) {
+      if (err instanceof ApprovalPending) {
+        // SPEC rule 9: 400 authorization_pending with auth_req_id, expires_in, interval, approval_uri
+        // (oidc-provider's error renderer would drop those members, so the answer is set here).
+        deps.exchangesTotal.inc({ outcome: 'pending' });
+        ctx.status = 400;
+        ctx.body = err.toJSON();
+        return;
+      }
       deps.exchangesTotal.inc({ outcome: err instanceof MandateError && err.status < 500 ? 'refused' : 'error' });
       throw err;
     }

@@ -22,6 +22,10 @@ const ROUTES: [RegExp, string][] = [
   [/^\/readyz$/, 'readyz'],
   [/^\/metrics$/, 'metrics'],
   [/^\/admin(\/|$)/, 'admin'],
+  [/^\/backchannel$/, 'backchannel'],
+  [/^\/approvals\//, 'approvals'],
+  [/^\/enroll\//, 'enroll'],
+  [/^\/assets\//, 'assets'],
 ];
 
 export function routeLabel(path: string): string {

@@ -15,6 +15,8 @@ export function toClientMetadata(entry: ClientEntry, secretDigests: SecretResolv
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: entry.auth.method,
+    // Required with the CIBA grant type; Mandate's CIBA is poll mode only.
+    backchannel_token_delivery_mode: 'poll',
   };
   if (entry.auth.method === 'private_key_jwt') {
     return {

@@ -55,6 +55,11 @@ async function introspectionAllowed(registry: Registry, clientId: string, token:
   return caller?.resourceServer !== undefined && caller.resourceServer === token.aud;
 }
 
+/** oidc-provider's own CIBA hooks: never reached, since Mandate serves the backchannel endpoint itself. */
+async function notOurs(): Promise<never> {
+  throw invalidRequest('this endpoint is served by Mandate\'s backchannel route');
+}
+
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const { registry, records, references } = deps;
   const Adapter = createOidcAdapter(deps.store, {
@@ -118,6 +123,15 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
           if (typeof audience === 'string') return audience;
           return (await registry.client(client.clientId))?.agent?.default_audience;
         },
+      },
+      // CIBA: the feature is on only so that clients may hold the CIBA grant type (oidc-provider
+      // checks it in client metadata). Its backchannel route and its grant handler are Mandate's
+      // (src/grants/ciba.ts, src/app.ts): agent tokens are OAuth access tokens, not OIDC logins.
+      ciba: {
+        enabled: true,
+        deliveryModes: ['poll'],
+        processLoginHint: notOurs, processLoginHintToken: notOurs, triggerAuthenticationDevice: notOurs,
+        validateBindingMessage: notOurs, validateRequestContext: notOurs, verifyUserCode: notOurs,
       },
       introspection: {
         enabled: true,

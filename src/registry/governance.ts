@@ -316,7 +316,8 @@ export class Governance {
 
   // ——— delegations ———
 
-  async createDelegation(input: DelegationInput, context: ChangeContext = {}): Promise<DelegationRecord> {
+  /** `origin.approval_id`: the consent approval that created it (SPEC section 6), for the trail. */
+  async createDelegation(input: DelegationInput, context: ChangeContext = {}, origin: { approval_id?: string } = {}): Promise<DelegationRecord> {
     if ((input.user === undefined) === (input.subject === undefined)) throw invalidField('user', 'give exactly one of user or subject');
     if (input.user !== undefined && !(await this.#registry.user(input.user))) throw invalidField('user', `no user with id ${input.user}`);
     const agent = await this.#registry.agent(input.agent);
@@ -326,11 +327,17 @@ export class Governance {
     if (input.expires_at !== undefined && Date.parse(input.expires_at) <= this.#now()) throw invalidField('expires_at', 'must be in the future');
     const id = input.id ?? `dlg_${randomBytes(12).toString('base64url')}`;
     const now = this.#iso();
-    const delegation: DelegationRecord = { ...input, id, status: 'active', created_at: now, updated_at: now, source: 'admin' };
+    const delegation: DelegationRecord = {
+      ...input, id, status: 'active', created_at: now, updated_at: now, source: origin.approval_id !== undefined ? 'approval' : 'admin',
+      ...(origin.approval_id !== undefined ? { approval_id: origin.approval_id } : {}),
+    };
     if (!(await this.#registry.create('delegations', id, delegation, [agentDelegationsKey(input.agent)]))) {
       throw conflict(`a delegation with id ${id} exists or existed`, 'id');
     }
-    await this.#record({ type: 'delegation.created', delegation_id: id, client_id: input.agent, ...this.#subjectOf(delegation), scope: input.scopes.join(' ') }, context);
+    await this.#record({
+      type: 'delegation.created', delegation_id: id, client_id: input.agent, ...this.#subjectOf(delegation), scope: input.scopes.join(' '),
+      ...(origin.approval_id !== undefined ? { approval_id: origin.approval_id, approver: input.user! } : {}), ...(context.reason ? { reason: context.reason } : {}),
+    }, context);
     return delegation;
   }
 
@@ -438,15 +445,17 @@ export class Governance {
 
   /**
    * Runs the sweep every `governance.sweep_interval_seconds` on whichever instance takes the lease
-   * first. Returns a stop function.
+   * first, followed by `also` (other periodic jobs, e.g. recording expired approvals). Returns a
+   * stop function.
    */
-  startSweeper(): () => void {
+  startSweeper(also: (() => Promise<unknown>)[] = []): () => void {
     const interval = this.#policy.governance.sweep_interval_seconds;
     const tick = async (): Promise<void> => {
       try {
         if (!(await this.#store.set(lockKey('sweep'), String(process.pid), { ttlSeconds: Math.max(1, interval - 1), onlyIfAbsent: true }))) return;
         const report = await this.sweep();
         if (report.retired.length + report.suspended.length > 0) this.#logger.info(report, 'lifecycle sweep');
+        for (const job of also) await job();
       } catch (err) {
         this.#logger.warn({ err }, 'lifecycle sweep failed; retrying at the next interval');
       }

@@ -8,8 +8,8 @@ import type { DelegationGrant } from '../policy/authorization.js';
 export interface RecordMeta {
   created_at: string;
   updated_at: string;
-  /** Where the record came from first: the policy file (loaded at start-up) or the admin API. */
-  source: 'policy' | 'admin';
+  /** Where the record came from first: the policy file (loaded at start-up), the admin API or a consent approval. */
+  source: 'policy' | 'admin' | 'approval';
 }
 
 export type AgentRecord = AgentConfig & RecordMeta & {
@@ -35,6 +35,8 @@ export interface DelegationFields {
 
 export interface DelegationRecord extends RecordMeta, DelegationFields {
   id: string;
+  /** The consent approval that created it, when one did. */
+  approval_id?: string;
   status: 'active' | 'revoked';
   revoked_at?: string;
 }

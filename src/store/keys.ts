@@ -147,3 +147,47 @@ export function shadowIndexKey(): string {
 export function lockKey(name: string): string {
   return `${KEY_PREFIX}lock:${tag(name)}`;
 }
+
+/*
+ * Human approvals (SPEC section 6): approval requests, passkeys and WebAuthn ceremonies.
+ */
+
+/** `mandate:approval:{<id>}` — an approval request (JSON), kept a day past its expiry for polls and the admin API. */
+export function approvalKey(id: string): string {
+  return `${KEY_PREFIX}approval:${tag(id)}`;
+}
+
+/** `mandate:approval:{<id>}:poll` — set while the agent must wait before polling again (CIBA `interval`). */
+export function approvalPollKey(id: string): string {
+  return `${approvalKey(id)}:poll`;
+}
+
+/** `mandate:approval:{index}` — ids of recent approval requests (the admin list; missing records are pruned). */
+export function approvalIndexKey(): string {
+  return `${KEY_PREFIX}approval:${tag('index')}`;
+}
+
+/** `mandate:passkey:{<credential id>}` — one passkey (WebAuthn credential) record (JSON), durable. */
+export function passkeyKey(credentialId: string): string {
+  return `${KEY_PREFIX}passkey:${tag(credentialId)}`;
+}
+
+/** `mandate:registry:user:{<id>}:passkeys` — credential ids of a user's passkeys, durable. */
+export function userPasskeysKey(userId: string): string {
+  return `${registryUserKey(userId)}:passkeys`;
+}
+
+/** `mandate:registry:user:{<id>}:handle` — the user's WebAuthn user handle (random, base64url), durable. */
+export function userHandleKey(userId: string): string {
+  return `${registryUserKey(userId)}:handle`;
+}
+
+/** `mandate:enroll:{<digest>}` — a passkey enrollment link (JSON), keyed by SHA-256 of its token; single use. */
+export function enrollmentKey(digest: string): string {
+  return `${KEY_PREFIX}enroll:${tag(digest)}`;
+}
+
+/** `mandate:webauthn:challenge:{<challenge>}` — an outstanding WebAuthn challenge (JSON), ≤ 5 minutes, single use. */
+export function challengeKey(challenge: string): string {
+  return `${KEY_PREFIX}webauthn:challenge:${tag(challenge)}`;
+}

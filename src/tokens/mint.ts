@@ -7,7 +7,7 @@ import { signJws } from './sign.js';
 
 /** What a grant decided; `mint` turns it into a signed RFC 9068 JWT and its stored record. */
 /** Claims a token may carry besides RFC 9068's, stored in its record too. */
-export type TokenExtras = Partial<Pick<TokenRecord, 'act' | 'authorization_details' | 'cnf' | 'sub_iss'>>;
+export type TokenExtras = Partial<Pick<TokenRecord, 'act' | 'authorization_details' | 'cnf' | 'sub_iss' | 'approval_id' | 'acr' | 'amr' | 'auth_time'>>;
 
 export interface TokenGrant {
   clientId: string;

@@ -26,6 +26,11 @@ export interface TokenRecord {
   delegation_id?: string;
   /** Issuer of `sub` when it is not Mandate. */
   sub_iss?: string;
+  /** After a human approval (SPEC section 6): the approval, and how and when the approver authenticated. */
+  approval_id?: string;
+  acr?: string;
+  amr?: string[];
+  auth_time?: number;
   /** Set once, when revoked (epoch seconds). */
   revoked_at?: number;
 }

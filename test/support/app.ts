@@ -62,8 +62,16 @@ export async function makeStore(kind: StoreKind): Promise<Store> {
 /** The admin token every test app accepts unless a test passes its own (or null for none). */
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
-export async function startTestApp(options: { store: StoreKind | Store; policy?: unknown; adminToken?: string | null }): Promise<TestApp> {
-  const policy: Policy = parsePolicy(options.policy ?? TEST_POLICY, 'test policy');
+export interface TestAppOptions {
+  store: StoreKind | Store;
+  /** The raw policy, or a function of the issuer (e.g. for `webauthn.origins`). */
+  policy?: unknown | ((issuer: string) => unknown);
+  adminToken?: string | null;
+  /** Host name in the issuer (default 127.0.0.1). Browser tests use `localhost`: a WebAuthn RP ID must be a domain. */
+  issuerHost?: string;
+}
+
+export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   const store = typeof options.store === 'string' ? await makeStore(options.store) : options.store;
   const keysDir = await mkdtemp(join(tmpdir(), 'mandate-keys-'));
   const keys = await KeyStore.open(keysDir, { generateIfEmpty: true, retentionSeconds: 960 });
@@ -73,7 +81,9 @@ export async function startTestApp(options: { store: StoreKind | Store; policy?:
 
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
+  const rawPolicy = typeof options.policy === 'function' ? (options.policy as (issuer: string) => unknown)(issuer) : options.policy;
+  const policy: Policy = parsePolicy(rawPolicy ?? TEST_POLICY, 'test policy');
   const adminToken = options.adminToken === undefined ? ADMIN_TOKEN : options.adminToken;
   const mandate = await createApp({ issuer, policy, store, keys, secrets: resolveSecrets(policy, {}, false), logger, ...(adminToken !== null ? { adminToken } : {}) });
   server.on('request', mandate.app.callback());

@@ -45,7 +45,7 @@ export function exchangePolicy(idp: TestIdp, mandateAudience: string) {
       { uri: TRAVEL, name: 'Travel API', scopes: ['trips:read', 'trips:book'], high_risk_scopes: ['trips:book'], max_token_ttl: 600, authorization_details_types: ['trip_booking'] },
       { uri: MAIL, name: 'Mail API', scopes: ['mail:read'], max_token_ttl: 300 },
     ],
-    limits: { max_delegation_depth: 3, clock_skew_seconds: 60, max_subject_token_bytes: 8192, approval_ttl_seconds: 600 },
+    limits: { max_delegation_depth: 3, clock_skew_seconds: 60, max_subject_token_bytes: 8192, approval_ttl_seconds: 600, approval_poll_interval_seconds: 1 },
     trusted_issuers: [{ issuer: IDP, jwks: { keys: [idp.jwk] }, audiences: [mandateAudience], algorithms: ['ES256'], token_types: ['access_token', 'jwt'] }],
     users: [
       { id: 'alice', name: 'Alice', subjects: [{ iss: IDP, sub: '00u-alice' }] },

@@ -22,7 +22,10 @@ function messageOf(fn: () => unknown): string {
 describe('policy file', () => {
   it('fills documented defaults', () => {
     const policy = parsePolicy(minimal, 't');
-    expect(policy.limits).toEqual({ max_delegation_depth: 3, clock_skew_seconds: 60, max_subject_token_bytes: 8192, approval_ttl_seconds: 600 });
+    expect(policy.limits).toEqual({
+      max_delegation_depth: 3, clock_skew_seconds: 60, max_subject_token_bytes: 8192, approval_ttl_seconds: 600,
+      approval_poll_interval_seconds: 5, consent_delegation_ttl_seconds: 2_592_000, enrollment_ttl_seconds: 86_400,
+    });
     expect(policy.tiers[1]).toEqual({ max_token_ttl: 300, approval: 'always', review_interval_days: 30 });
     expect(policy.agents).toEqual([]);
   });
