@@ -279,6 +279,8 @@ export class Approvals {
     });
     try {
       const plan = claimed.issue;
+      const approver = await this.#d.registry.user(claimed.approver);
+      if (approver?.status !== 'active') must(fail('invalid_request', `user ${claimed.approver} has been deactivated since approving`, 'subject_deactivated'));
       if (plan.parent_jti !== undefined && !records.isActive(await records.get(plan.parent_jti))) {
         must(fail('invalid_request', 'the subject token of this request has been revoked or has expired', 'revoked_token'));
       }

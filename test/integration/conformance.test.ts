@@ -62,7 +62,7 @@ const MAP: Record<string, [file: string, title: string][]> = {
     [SHADOW, 'audit events are written for sightings, but throttled per id and reason'],
     [LIFECYCLE, 'an agent past expires_at is refused at use time before any sweep; the sweep retires it (expired) and audits it'],
   ],
-  'SPEC 5 rule 9 (approval needed)': [[REFUSALS, 'an approval this server cannot collect yet is refused, never skipped']],
+  'SPEC 5 rule 9 (approval needed)': [[REFUSALS, 'an approval whose approver has no passkey is refused, never skipped']],
   'SPEC 5 rule 10 (response)': [
     [POSITIVE, 'user token from a trusted issuer → agent token a resource server verifies with jose'],
     [POSITIVE, 'requested_token_type jwt is honoured in issued_token_type'],

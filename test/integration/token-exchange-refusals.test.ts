@@ -234,9 +234,9 @@ describe('token exchange: refusals', () => {
       refused(await exchange(t, 'agent-a', { subject_token: await idp.token({ act: { sub: 'ghost-agent' } }) }), 400, 'invalid_request', /ghost-agent/);
     });
 
-    it('an approval this server cannot collect yet is refused, never skipped', async () => {
-      refused(await exchange(t, 'tier1-agent', { subject_token: await idp.token() }), 400, 'invalid_request', /approval/);
-      refused(await exchange(t, 'tier2-agent', { subject_token: await idp.token({ scope: 'trips:read trips:book' }), scope: 'trips:book' }), 400, 'invalid_request', /trips:book/);
+    it('an approval whose approver has no passkey is refused, never skipped', async () => {
+      refused(await exchange(t, 'tier1-agent', { subject_token: await idp.token() }), 400, 'invalid_request', /alice has no passkey/);
+      refused(await exchange(t, 'tier2-agent', { subject_token: await idp.token({ scope: 'trips:read trips:book' }), scope: 'trips:book' }), 400, 'invalid_request', /trips:book.*has no passkey/);
     });
   });
 
