@@ -85,8 +85,14 @@ function answeredChallenge(response: Record<string, unknown>): string {
   throw new CeremonyError('credential response.clientDataJSON is not valid client data');
 }
 
-const failed = (err: unknown): CeremonyError =>
-  new CeremonyError(`passkey verification failed: ${err instanceof Error ? err.message : String(err)}`);
+/** Runs @simplewebauthn/server's verification; what it throws (origin, RP ID, UV, counter…) becomes a 400 naming it. */
+async function verifying<T>(verify: () => Promise<T>): Promise<T> {
+  try {
+    return await verify();
+  } catch (err) {
+    throw new CeremonyError(`passkey verification failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
 
 export interface VerifiedAssertion {
   passkey: PasskeyRecord;
@@ -126,19 +132,14 @@ export class WebAuthn {
     const { response } = credentialJson(credential, 'attestation');
     const { challenge, ceremony } = await this.#consume(answeredChallenge(response), expect);
     if (ceremony.purpose !== 'enroll') throw new CeremonyError('this challenge was not issued for an enrollment');
-    let verified;
-    try {
-      verified = await verifyRegistrationResponse({
-        response: credential as RegistrationResponseJSON,
-        expectedChallenge: challenge,
-        expectedOrigin: this.rp.origins,
-        expectedRPID: this.rp.rpId,
-        requireUserVerification: true,
-      });
-    } catch (err) {
-      throw failed(err);
-    }
-    if (!verified.verified) throw new CeremonyError('passkey verification failed');
+    const verified = await verifying(() => verifyRegistrationResponse({
+      response: credential as RegistrationResponseJSON,
+      expectedChallenge: challenge,
+      expectedOrigin: this.rp.origins,
+      expectedRPID: this.rp.rpId,
+      requireUserVerification: true,
+    }));
+    if (!verified.verified) throw new CeremonyError('passkey verification failed: the attestation does not verify');
     this.#noCrossOrigin(response);
     const info = verified.registrationInfo;
     const record: PasskeyRecord = {
@@ -188,20 +189,17 @@ export class WebAuthn {
     if (typeof response.userHandle === 'string' && response.userHandle !== '' && !sameText(response.userHandle, await this.passkeys.userHandle(ceremony.user_id))) {
       throw new CeremonyError(`the passkey's user handle is not ${ceremony.user_id}'s`);
     }
-    let verified;
-    try {
-      verified = await verifyAuthenticationResponse({
-        response: credential as AuthenticationResponseJSON,
-        expectedChallenge: challenge,
-        expectedOrigin: this.rp.origins,
-        expectedRPID: this.rp.rpId,
-        credential: { id: passkey.id, publicKey: Buffer.from(passkey.public_key, 'base64url'), counter: passkey.counter, transports: passkey.transports },
-        requireUserVerification: true,
-      });
-    } catch (err) {
-      throw failed(err);
-    }
-    if (!verified.verified || !verified.authenticationInfo.userVerified) throw new CeremonyError('passkey verification failed: user verification is required');
+    const verified = await verifying(() => verifyAuthenticationResponse({
+      response: credential as AuthenticationResponseJSON,
+      expectedChallenge: challenge,
+      expectedOrigin: this.rp.origins,
+      expectedRPID: this.rp.rpId,
+      credential: { id: passkey.id, publicKey: Buffer.from(passkey.public_key, 'base64url'), counter: passkey.counter, transports: passkey.transports },
+      requireUserVerification: true,
+    }));
+    if (!verified.verified) throw new CeremonyError('passkey verification failed: the signature does not match the passkey');
+    // @simplewebauthn/server already throws without UV (requireUserVerification); this keeps the rule local.
+    if (!verified.authenticationInfo.userVerified) throw new CeremonyError('passkey verification failed: user verification is required');
     this.#noCrossOrigin(response);
     const authTime = this.now();
     const { newCounter, credentialBackedUp } = verified.authenticationInfo;
