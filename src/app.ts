@@ -223,6 +223,11 @@ function backchannelEndpoint(): Koa.Middleware {
     (ctx.request as { body?: unknown }).body = body;
     ctx.state.backchannel = true;
     ctx.path = '/token';
-    await next();
+    try {
+      await next();
+    } finally {
+      // The access log and the metrics name the endpoint the client called.
+      ctx.path = BACKCHANNEL_PATH;
+    }
   };
 }
