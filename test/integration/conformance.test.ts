@@ -13,6 +13,8 @@ const VERIFY = 'test/unit/verify-token.test.ts';
 const INTROSPECTION = 'test/integration/introspection-revocation.test.ts';
 const SHADOW = 'test/integration/shadow-agents.test.ts';
 const LIFECYCLE = 'test/integration/lifecycle.test.ts';
+const APPROVALS = 'test/integration/approvals-flow.test.ts';
+const CEREMONIES = 'test/integration/approvals-webauthn.test.ts';
 
 const MAP: Record<string, [file: string, title: string][]> = {
   'SPEC 5 rule 1 (subject token validation)': [
@@ -62,7 +64,14 @@ const MAP: Record<string, [file: string, title: string][]> = {
     [SHADOW, 'audit events are written for sightings, but throttled per id and reason'],
     [LIFECYCLE, 'an agent past expires_at is refused at use time before any sweep; the sweep retires it (expired) and audits it'],
   ],
-  'SPEC 5 rule 9 (approval needed)': [[REFUSALS, 'an approval whose approver has no passkey is refused, never skipped']],
+  'SPEC 5 rule 9 (approval needed)': [
+    [APPROVALS, 'tier-1 agent: 400 authorization_pending with auth_req_id, expires_in, interval and approval_uri'],
+    [APPROVALS, 'tier-2 agent: a high-risk scope needs an approval, a low-risk one is issued directly'],
+    [APPROVALS, 'creates a delegation on approval, then exchanges need no approval; revoking it revokes the tokens'],
+    [APPROVALS, 'the token carries the approval; the trail is requested → approved → token.issued → redeemed; a second poll is invalid_grant'],
+    [REFUSALS, 'an approval whose approver has no passkey is refused, never skipped'],
+    [CEREMONIES, ''],
+  ],
   'SPEC 5 rule 10 (response)': [
     [POSITIVE, 'user token from a trusted issuer → agent token a resource server verifies with jose'],
     [POSITIVE, 'requested_token_type jwt is honoured in issued_token_type'],
