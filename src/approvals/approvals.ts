@@ -171,7 +171,8 @@ export class Approvals {
       else all.push(JSON.parse(raw) as ApprovalRecord);
     }
     const position = (a: ApprovalRecord): string => `${String(9_999_999_999 - a.created_at).padStart(10, '0')}:${a.id}`;
-    const sorted = all.filter(options.filter).sort((a, b) => position(a).localeCompare(position(b)));
+    // Code-unit order, the same order as the cursor comparison below (localeCompare is not).
+    const sorted = all.filter(options.filter).sort((a, b) => (position(a) < position(b) ? -1 : position(a) > position(b) ? 1 : 0));
     const after = options.cursor === undefined ? '' : Buffer.from(options.cursor, 'base64url').toString('utf8');
     const rest = sorted.filter((a) => position(a) > after);
     const items = rest.slice(0, options.limit);

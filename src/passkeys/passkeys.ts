@@ -70,7 +70,7 @@ export class Passkeys {
     const raws = await this.store.getMany(ids.map(passkeyKey));
     return raws.flatMap((raw) => (raw === null ? [] : [JSON.parse(raw) as PasskeyRecord]))
       .filter((p) => p.user_id === userId)
-      .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+      .sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1));
   }
 
   async count(userId: string): Promise<number> {

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Ajv2020Import from 'ajv/dist/2020.js';
 import addFormatsImport from 'ajv-formats';
+import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import request from 'supertest';
 
-import { ADMIN_TOKEN, secretOf, startTestApp, STORE_KINDS, type TestApp } from '../support/app.js';
+import { ADMIN_TOKEN, secretOf, startTestApp, STORE_KINDS, TEST_POLICY, type TestApp } from '../support/app.js';
+import { SoftAuthenticator } from '../support/soft-authenticator.js';
 
 /**
  * OpenAPI conformance of the admin API: the document at /admin/openapi.json is compiled with ajv
@@ -51,8 +53,8 @@ interface Call {
   /** The documented path template, e.g. `/admin/agents/{id}`. */
   path: string;
   params?: Record<string, string>;
-  /** Declares whether the path parameters are meant to fit the documented parameter schema. */
-  paramSchema?: 'valid' | 'invalid';
+  /** Declares whether the path parameters are meant to fit the documented parameter schema (all of them, or each by name). */
+  paramSchema?: 'valid' | 'invalid' | Record<string, 'valid' | 'invalid'>;
   query?: Record<string, string>;
   /** Declares whether the query is meant to fit the documented parameter schemas. */
   querySchema?: 'valid' | 'invalid';
@@ -70,6 +72,19 @@ const ROOT = 'https://mandate.test/admin/openapi.json';
 const TRAVEL = 'https://api.travel.example';
 const MAIL = 'https://api.mail.example';
 const IDP = 'https://idp.example.com';
+
+/**
+ * TEST_POLICY with an approver (who enrolls passkeys and is asked for approvals), a deactivated
+ * user (no enrollment link) and a second agent that asks for approvals through the backchannel.
+ */
+const POLICY = {
+  ...TEST_POLICY,
+  users: [...TEST_POLICY.users, { id: 'oa-approver', name: 'Approver' }, { id: 'oa-former', name: 'Former', status: 'deactivated' }],
+  agents: [
+    ...TEST_POLICY.agents,
+    { id: 'oa-ciba', name: 'CIBA agent', owner: 'oa-approver', tier: 3, scopes: ['trips:read'], audiences: [TRAVEL], auth: { method: 'client_secret_basic', secret_env: 'TEST_OA_CIBA_SECRET' } },
+  ],
+};
 
 describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store)', (kind) => {
   let t: TestApp;
@@ -114,7 +129,8 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
     for (const p of (op.parameters ?? []).filter((x) => x.in === 'path')) {
       const value = params[p.name];
       if (value === undefined) throw new Error(`${label}: no value for path parameter ${p.name}`);
-      expect({ [label]: { [p.name]: validator(ajv, p.schema)(value) } }).toEqual({ [label]: { [p.name]: (c.paramSchema ?? 'valid') === 'valid' } });
+      const meant = typeof c.paramSchema === 'object' ? c.paramSchema[p.name] ?? 'valid' : c.paramSchema ?? 'valid';
+      expect({ [label]: { [p.name]: validator(ajv, p.schema)(value) } }).toEqual({ [label]: { [p.name]: meant === 'valid' } });
     }
     if (c.query !== undefined && c.querySchema !== undefined) {
       const fits = validator(queryAjv, querySchemaOf(op))(structuredClone(c.query));
@@ -163,8 +179,37 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
   const fillParams = (path: string, value: string): Record<string, string> =>
     Object.fromEntries([...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => [name!, value]));
 
+  /** The approver's passkeys live here (a software authenticator: real WebAuthn bytes). */
+  let authenticator: SoftAuthenticator;
+
+  /** A passkey for `user`: an enrollment link from the admin API, then the enrollment page's two calls. */
+  async function enroll(user: string, device = authenticator): Promise<string> {
+    const link = await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: user }, body: {}, bodySchema: 'valid', status: 201 });
+    const token = new URL((link.body as { url: string }).url).pathname.split('/').pop()!;
+    const options = await request(t.server).post(`/enroll/${token}/options`).send({}).expect(200);
+    const credential = device.register(options.body as PublicKeyCredentialCreationOptionsJSON);
+    await request(t.server).post(`/enroll/${token}`).send({ credential }).expect(200);
+    return credential.id;
+  }
+
+  /** A CIBA backchannel request by `agent` for oa-approver; the approval id. */
+  async function backchannel(agent: string): Promise<string> {
+    const res = await request(t.server).post('/backchannel').auth(agent, secretOf(agent)).type('form')
+      .send({ login_hint: 'oa-approver', scope: 'trips:read', resource: TRAVEL });
+    expect({ status: res.status, body: res.body as unknown }).toMatchObject({ status: 200, body: { auth_req_id: expect.any(String) } });
+    return (res.body as { auth_req_id: string }).auth_req_id.split('.')[0]!;
+  }
+
+  /** Three approval requests for oa-approver (two by oa-ciba, one by travel-agent), made once. */
+  let made: Promise<string[]> | undefined;
+  const approvalsMade = (): Promise<string[]> => (made ??= (async () => {
+    await enroll('oa-approver');
+    return [await backchannel('oa-ciba'), await backchannel('oa-ciba'), await backchannel('travel-agent')];
+  })());
+
   beforeAll(async () => {
-    t = await startTestApp({ store: kind });
+    t = await startTestApp({ store: kind, policy: POLICY });
+    authenticator = new SoftAuthenticator({ origin: t.issuer });
     const res = await request(t.server).get('/admin/openapi.json').set('Authorization', `Bearer ${ADMIN_TOKEN}`).expect(200);
     rawDoc = res.body as Json;
     doc = res.body as OpenApiDocument;
@@ -237,20 +282,25 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
   });
 
   it('every list operation pages with limit and cursor, and answers 400 for a bad limit or cursor', async () => {
+    expect((await approvalsMade()).length).toBeGreaterThanOrEqual(3);
     const lists = operations().filter((o) => o.method === 'GET' && !o.path.includes('{'));
-    expect(lists.map((o) => o.path).sort()).toEqual(['/admin/agents', '/admin/delegations', '/admin/reviews', '/admin/shadow-agents', '/admin/users']);
+    expect(lists.map((o) => o.path).sort()).toEqual(['/admin/agents', '/admin/approvals', '/admin/delegations', '/admin/reviews', '/admin/shadow-agents', '/admin/users']);
     for (const { path } of lists) {
+      const limit = path === '/admin/approvals' ? 2 : 1;
       let cursor: string | null = null;
       let pages = 0;
       do {
-        const query: Record<string, string> = { limit: '1', ...(cursor !== null ? { cursor } : {}) };
+        const query: Record<string, string> = { limit: String(limit), ...(cursor !== null ? { cursor } : {}) };
         const res = await call({ method: 'GET', path, query, querySchema: 'valid', status: 200 });
         const body = res.body as { items: unknown[]; next_cursor: string | null };
-        expect(body.items.length).toBeLessThanOrEqual(1);
+        expect(body.items.length).toBeLessThanOrEqual(limit);
+        if (body.next_cursor !== null) expect(body.items.length).toBe(limit);
         cursor = body.next_cursor;
         pages += 1;
       } while (cursor !== null && pages < 50);
       expect(cursor).toBeNull();
+      // Three or more approval requests at two a page: it really paged.
+      if (path === '/admin/approvals') expect(pages).toBeGreaterThanOrEqual(2);
       for (const limit of ['0', '201', 'many']) {
         const res = await call({ method: 'GET', path, query: { limit }, querySchema: 'invalid', status: 400 });
         expect(res.body).toMatchObject({ error: 'invalid_request', field: 'limit' });
@@ -260,6 +310,9 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
       const unknown = await call({ method: 'GET', path, query: { colour: 'red' }, status: 400 });
       expect(unknown.body).toMatchObject({ error: 'invalid_request', field: 'colour' });
     }
+    // A user's passkeys come in one page.
+    const passkeys = await call({ method: 'GET', path: '/admin/users/{id}/passkeys', params: { id: 'oa-approver' }, status: 200 });
+    expect(passkeys.body).toMatchObject({ items: [expect.objectContaining({ user_id: 'oa-approver' })], next_cursor: null });
   });
 
   it('users: create, list, read, change; bad bodies 400; taken ids and subjects 409', async () => {
@@ -465,6 +518,85 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
     await call({ method: 'DELETE', path: '/admin/delegations/{id}', params: { id: 'oa-dlg' }, status: 200 });
     // A revoked delegation's id stays taken.
     await call({ method: 'POST', path: '/admin/delegations', body: good, bodySchema: 'valid', status: 409 });
+  });
+
+  it('passkeys: enrollment links, list, remove; 400s, 404s and a deactivated user 409', async () => {
+    const link = await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'alice' }, body: { expires_in: 3600 }, bodySchema: 'valid', status: 201 });
+    expect(link.body).toEqual({ url: expect.stringMatching(new RegExp(`^${t.issuer.replaceAll('.', '\\.')}/enroll/[A-Za-z0-9_-]{43}$`)), expires_at: expect.any(String) });
+    await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'alice' }, body: {}, bodySchema: 'valid', status: 201 });
+    await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'alice' }, body: { expires_in: 60 }, bodySchema: 'valid', status: 201 });
+    await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'alice' }, body: { expires_in: 604_800 }, bodySchema: 'valid', status: 201 });
+    for (const body of [{ expires_in: 59 }, { expires_in: 604_801 }, { expires_in: '3600' }, { expires_in: 90.5 }, { expires_in: null }, { ttl: 3600 }]) {
+      const res = await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'alice' }, body, bodySchema: 'invalid', status: 400 });
+      expect(res.body).toMatchObject({ error: 'invalid_request', field: Object.keys(body)[0] });
+    }
+    await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'alice' }, raw: '{"expires_in": ', status: 400 });
+    const former = await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'oa-former' }, body: {}, bodySchema: 'valid', status: 409 });
+    expect(former.body).toMatchObject({ error: 'conflict' });
+    await call({ method: 'POST', path: '/admin/users/{id}/enrollments', params: { id: 'oa-nobody' }, body: { expires_in: 3600 }, bodySchema: 'valid', status: 404 });
+
+    await approvalsMade();
+    // A second passkey (another device: one authenticator holds one passkey per user).
+    const spare = await enroll('oa-approver', new SoftAuthenticator({ origin: t.issuer }));
+    const list = await call({ method: 'GET', path: '/admin/users/{id}/passkeys', params: { id: 'oa-approver' }, status: 200 });
+    const items = (list.body as { items: { id: string; user_id: string }[]; next_cursor: null }).items;
+    expect(items.length).toBeGreaterThanOrEqual(2);
+    expect(items.map((p) => p.id)).toContain(spare);
+    expect(items.every((p) => p.user_id === 'oa-approver' && !('public_key' in p))).toBe(true);
+    const none = await call({ method: 'GET', path: '/admin/users/{id}/passkeys', params: { id: 'alice' }, status: 200 });
+    expect(none.body).toEqual({ items: [], next_cursor: null });
+    await call({ method: 'GET', path: '/admin/users/{id}/passkeys', params: { id: 'oa-nobody' }, status: 404 });
+    await call({ method: 'GET', path: '/admin/users/{id}/passkeys', params: { id: 'not an id!' }, paramSchema: 'invalid', status: 400 });
+
+    const path = '/admin/users/{id}/passkeys/{credential}';
+    // Another user's passkey is not found through this user.
+    await call({ method: 'DELETE', path, params: { id: 'alice', credential: spare }, status: 404 });
+    const removed = await call({ method: 'DELETE', path, params: { id: 'oa-approver', credential: spare }, status: 200 });
+    expect(removed.body).toMatchObject({ id: spare, user_id: 'oa-approver' });
+    await call({ method: 'DELETE', path, params: { id: 'oa-approver', credential: spare }, status: 404 });
+    for (const credential of ['has+plus', 'pad=', 'x'.repeat(1365)]) {
+      const bad = await call({ method: 'DELETE', path, params: { id: 'oa-approver', credential }, paramSchema: { id: 'valid', credential: 'invalid' }, status: 400 });
+      expect(bad.body).toMatchObject({ error: 'invalid_request', field: 'credential' });
+    }
+    const badUser = await call({ method: 'DELETE', path, params: { id: 'not an id!', credential: spare }, paramSchema: { id: 'invalid', credential: 'valid' }, status: 400 });
+    expect(badUser.body).toMatchObject({ error: 'invalid_request', field: 'id' });
+    const after = await call({ method: 'GET', path: '/admin/users/{id}/passkeys', params: { id: 'oa-approver' }, status: 200 });
+    expect((after.body as { items: { id: string }[] }).items.map((p) => p.id)).not.toContain(spare);
+  });
+
+  it('approvals: list by status, user and agent, read; 400s and 404', async () => {
+    const [first, second, third] = await approvalsMade();
+    // Decide two of them on the approval page with the approver's passkey.
+    for (const [id, action] of [[first!, 'approve'], [second!, 'deny']] as const) {
+      const options = await request(t.server).post(`/approvals/${id}/options`).send({ action }).expect(200);
+      const credential = authenticator.assert(options.body as PublicKeyCredentialRequestOptionsJSON);
+      await request(t.server).post(`/approvals/${id}/decision`).send({ action, credential }).expect(200);
+    }
+
+    const all = await call({ method: 'GET', path: '/admin/approvals', query: { user: 'oa-approver', limit: '200' }, querySchema: 'valid', status: 200 });
+    expect((all.body as { items: { id: string }[] }).items.map((a) => a.id).sort()).toEqual([first, second, third].sort());
+    const byAgent = await call({ method: 'GET', path: '/admin/approvals', query: { agent: 'oa-ciba', user: 'oa-approver' }, querySchema: 'valid', status: 200 });
+    expect((byAgent.body as { items: { id: string }[] }).items.map((a) => a.id).sort()).toEqual([first, second].sort());
+    for (const [status, id] of [['approved', first], ['denied', second], ['pending', third]] as const) {
+      const res = await call({ method: 'GET', path: '/admin/approvals', query: { status, user: 'oa-approver' }, querySchema: 'valid', status: 200 });
+      expect(res.body).toMatchObject({ items: [expect.objectContaining({ id, status })], next_cursor: null });
+    }
+    const none = await call({ method: 'GET', path: '/admin/approvals', query: { status: 'redeemed' }, querySchema: 'valid', status: 200 });
+    expect(none.body).toEqual({ items: [], next_cursor: null });
+    const badQueries: [Record<string, string>, string][] = [[{ status: 'done' }, 'status'], [{ user: 'not an id' }, 'user'], [{ agent: '' }, 'agent'], [{ status: 'approved', limit: '-1' }, 'limit']];
+    for (const [query, field] of badQueries) {
+      const res = await call({ method: 'GET', path: '/admin/approvals', query, querySchema: 'invalid', status: 400 });
+      expect(res.body).toMatchObject({ error: 'invalid_request', field });
+    }
+
+    const read = await call({ method: 'GET', path: '/admin/approvals/{id}', params: { id: first! }, status: 200 });
+    expect(read.body).toMatchObject({
+      id: first, status: 'approved', reason: 'ciba', consent: false, approver: 'oa-approver', agent: { id: 'oa-ciba', owner: 'oa-approver', tier: 3 },
+      scopes: ['trips:read'], audience: TRAVEL, approval_uri: `${t.issuer}/approvals/${first}`, decided_at: expect.any(String),
+    });
+    await call({ method: 'GET', path: '/admin/approvals/{id}', params: { id: third! }, status: 200 });
+    await call({ method: 'GET', path: '/admin/approvals/{id}', params: { id: 'apr_AAAAAAAAAAAAAAAAAAAAAA' }, status: 404 });
+    await call({ method: 'GET', path: '/admin/approvals/{id}', params: { id: 'apr_no/such' }, paramSchema: 'invalid', status: 400 });
   });
 
   it('shadow agents: a sighting of an unknown client id is listed', async () => {
