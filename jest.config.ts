@@ -11,6 +11,8 @@ const config: Config = {
   },
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // Browser tests run with `npm run test:browser`: this same config with roots, ignore patterns,
+  // one worker and a longer timeout given on the command line.
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/browser/'],
   setupFiles: ['<rootDir>/test/support/quiet-oidc-warnings.ts'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',

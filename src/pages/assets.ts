@@ -48,7 +48,11 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     return fetch(base + path, { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
       .then(function (res) {
         return res.json().catch(function () { return {}; }).then(function (json) {
-          if (!res.ok) throw new Error(json.error_description || json.error || ('HTTP ' + res.status));
+          if (!res.ok) {
+            var error = new Error(json.error_description || json.error || ('HTTP ' + res.status));
+            error.status = res.status;
+            throw error;
+          }
           return json;
         });
       });
@@ -56,7 +60,9 @@ export const PAGE_SCRIPT = String.raw`'use strict';
   function fail(err) {
     var message = err && err.name === 'NotAllowedError' ? 'the passkey prompt was cancelled or timed out' : (err && err.message) || String(err);
     setStatus('error: ' + message);
-    busy(false);
+    // 404/409: the link or the request can no longer be used (used, decided, expired): no retry button.
+    if (err && (err.status === 404 || err.status === 409)) buttons.forEach(function (b) { b.hidden = true; });
+    else busy(false);
   }
 
   if (kind === 'enroll') {
@@ -125,10 +131,11 @@ body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, s
 main { max-width: 40rem; margin: 2rem auto; padding: 1.5rem 2rem; background: #fff; border: 1px solid var(--line); border-radius: 12px; }
 h1 { font-size: 1.5rem; margin: 0 0 .5rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
-h3 { font-size: 1rem; margin: .25rem 0; text-transform: capitalize; }
+h3 { font-size: 1rem; margin: .25rem 0; }
 .lead, .muted { color: var(--muted); }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1rem; margin: 0; }
-dt { color: var(--muted); text-transform: capitalize; }
+dt { color: var(--muted); }
+.task dt, .task h3 { text-transform: capitalize; }
 dd { margin: 0; }
 dl.nested { grid-template-columns: max-content 1fr; }
 code { font: .9em ui-monospace, SFMono-Regular, Menlo, monospace; background: #f0f2f4; padding: 0 .3em; border-radius: 4px; }

@@ -125,6 +125,12 @@ export function pages(deps: PagesDeps): Middleware {
   return async function pagesMiddleware(ctx, next) {
     if (ctx.path === '/assets/mandate.js' && ctx.method === 'GET') return sendAsset(ctx, 'application/javascript; charset=utf-8', PAGE_SCRIPT);
     if (ctx.path === '/assets/mandate.css' && ctx.method === 'GET') return sendAsset(ctx, 'text/css; charset=utf-8', PAGE_STYLE);
+    if (ctx.path === '/favicon.ico' && ctx.method === 'GET') {
+      // Browsers ask for it on every page: answer "no icon" instead of a 404 in their console.
+      ctx.status = 204;
+      ctx.set('Cache-Control', 'public, max-age=86400');
+      return undefined;
+    }
     const enrollMatch = ENROLL.exec(ctx.path);
     if (enrollMatch) return enroll(ctx, enrollMatch[1]!, enrollMatch[2] !== undefined);
     const approvalMatch = APPROVAL.exec(ctx.path);

@@ -74,7 +74,7 @@ export async function fieldText(page: Page, name: string): Promise<string> {
 export async function watchProblems(page: Page): Promise<string[]> {
   const problems: string[] = [];
   page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    if (message.type() === 'error') problems.push(`console: ${message.text()} (${message.location().url})`);
   });
   page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
   await page.addInitScript(`document.addEventListener('securitypolicyviolation', function (e) {
