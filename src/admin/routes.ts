@@ -109,9 +109,9 @@ export function adminRoutes({ governance, shadow, approvals, passkeys, enrollmen
       responses: { 200: { description: 'the removed passkey', schema: s.passkeyView } }, errors: [400, 404],
       handle: async ({ params }) => {
         const user = await governance.user(params.id!);
-        const passkey = await passkeys.get(params.credential!);
-        if (!passkey || passkey.user_id !== user.id || !(await passkeys.remove(user.id, passkey.id))) throw notFound(`passkey of ${user.id}`, params.credential!);
-        return ok(passkeyView(passkey));
+        const removed = await passkeys.remove(user.id, params.credential!);
+        if (!removed) throw notFound(`passkey of ${user.id}`, params.credential!);
+        return ok(passkeyView(removed));
       },
     }),
 

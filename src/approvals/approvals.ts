@@ -1,22 +1,24 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 import type { AuditInput, AuditLog } from '../audit/audit.js';
 import type { Policy } from '../config/policy-schema.js';
 import { MandateError } from '../errors.js';
-import { checkDpopProof } from '../exchange/dpop.js';
+import { bindingKey } from '../exchange/checks.js';
 import { must } from '../exchange/errors.js';
 import { fail } from '../exchange/types.js';
 import type { Logger } from '../log.js';
-import { decideLifetime } from '../policy/lifetime.js';
+import { actorIds } from '../policy/act.js';
+import { decideLifetime, MAX_TOKEN_TTL } from '../policy/lifetime.js';
 import type { Passkeys } from '../passkeys/passkeys.js';
 import { CeremonyError, type WebAuthn } from '../passkeys/webauthn.js';
 import type { Governance } from '../registry/governance.js';
 import type { Registry } from '../registry/registry.js';
+import { secretDigest, secretMatches } from '../registry/secrets.js';
 import { approvalIndexKey, approvalKey, approvalPollKey } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import type { Minter } from '../tokens/mint.js';
 import type { TokenRecords } from '../tokens/records.js';
-import { APPROVAL_ACR, approvalAmr, approvalHash, type ApprovalReason, type ApprovalRecord, type IssuePlan } from './records.js';
+import { APPROVAL_ACR, approvalAmr, approvalHash, type ApprovalRecord } from './records.js';
 import { noticeOf, type Notifier } from './webhook.js';
 
 /**
@@ -54,22 +56,12 @@ export class ApprovalPending extends MandateError {
   }
 }
 
-/** Everything a new request states; the service adds ids, times, the hash and the secret. */
-export interface NewApproval {
-  reason: ApprovalReason;
-  consent: boolean;
-  agent: { id: string; name: string; owner: string; tier: 1 | 2 | 3 };
-  approver: string;
-  subject: { iss: string; sub: string };
-  scopes: string[];
-  audience: string;
-  authorization_details?: ApprovalRecord['authorization_details'];
-  binding_message?: string;
+/** Everything a new request states; the service adds the id, times, status, hash and secret. */
+export type NewApproval = Pick<ApprovalRecord, 'reason' | 'consent' | 'agent' | 'approver' | 'subject' | 'scopes' | 'audience' | 'authorization_details' | 'binding_message' | 'issue'> & {
   /** Seconds; at most limits.approval_ttl_seconds. */
   ttlSeconds?: number;
-  issue: IssuePlan;
   requestId?: string;
-}
+};
 
 export interface TokenAnswer {
   access_token: string;
@@ -97,7 +89,6 @@ export interface ApprovalsDeps {
 }
 
 const oauth = (error: string, description: string): MandateError => new MandateError(400, error, description);
-const digest = (secret: string): string => createHash('sha256').update(secret).digest('base64url');
 const APPROVAL_ID = /^apr_[A-Za-z0-9_-]{22}$/;
 
 export class Approvals {
@@ -126,13 +117,10 @@ export class Approvals {
     const ttl = Math.min(input.ttlSeconds ?? policy.limits.approval_ttl_seconds, policy.limits.approval_ttl_seconds);
     const id = `apr_${randomBytes(16).toString('base64url')}`;
     const secret = randomBytes(24).toString('base64url');
+    const { ttlSeconds: _ttl, requestId: _requestId, ...stated } = input;
     const draft: Omit<ApprovalRecord, 'hash'> = {
-      id, status: 'pending', reason: input.reason, consent: input.consent, client_id: input.agent.id, agent: input.agent,
-      approver: input.approver, subject: input.subject, scopes: input.scopes, audience: input.audience,
-      ...(input.authorization_details ? { authorization_details: input.authorization_details } : {}),
-      ...(input.binding_message !== undefined ? { binding_message: input.binding_message } : {}),
-      created_at: now, expires_at: now + ttl, interval: policy.limits.approval_poll_interval_seconds,
-      request_digest: digest(secret), issue: input.issue,
+      ...stated, id, status: 'pending', client_id: input.agent.id,
+      created_at: now, expires_at: now + ttl, interval: policy.limits.approval_poll_interval_seconds, request_digest: secretDigest(secret),
     };
     const approval: ApprovalRecord = { ...draft, hash: approvalHash(draft) };
     const keep = ttl + KEEP_AFTER_EXPIRY_SECONDS;
@@ -162,14 +150,7 @@ export class Approvals {
 
   /** Recent approvals for the admin API, newest first, filtered; missing records are pruned from the index. */
   async page(options: { limit: number; cursor?: string; filter: (a: ApprovalRecord) => boolean }): Promise<{ items: ApprovalRecord[]; next_cursor: string | null }> {
-    const { store } = this.#d;
-    const ids = await store.setMembers(approvalIndexKey());
-    const raws = ids.length === 0 ? [] : await store.getMany(ids.map(approvalKey));
-    const all: ApprovalRecord[] = [];
-    for (const [i, raw] of raws.entries()) {
-      if (raw === null) await store.removeFromSet(approvalIndexKey(), ids[i]!);
-      else all.push(JSON.parse(raw) as ApprovalRecord);
-    }
+    const all = await this.#all();
     const position = (a: ApprovalRecord): string => `${String(9_999_999_999 - a.created_at).padStart(10, '0')}:${a.id}`;
     // Code-unit order, the same order as the cursor comparison below (localeCompare is not).
     const sorted = all.filter(options.filter).sort((a, b) => (position(a) < position(b) ? -1 : position(a) > position(b) ? 1 : 0));
@@ -247,7 +228,7 @@ export class Approvals {
     const [id, secret, extra] = input.authReqId.split('.');
     if (id === undefined || secret === undefined || extra !== undefined) throw unknown;
     const approval = await this.get(id);
-    if (!approval || approval.client_id !== input.clientId || !sameDigest(digest(secret), approval.request_digest)) throw unknown;
+    if (!approval || approval.client_id !== input.clientId || !secretMatches(secret, approval.request_digest)) throw unknown;
 
     const now = this.#now();
     switch (this.stateOf(approval)) {
@@ -293,14 +274,10 @@ export class Approvals {
           must(fail('invalid_request', `delegation ${delegationId} behind this request is no longer active`, 'delegation_inactive'));
         }
       }
-      const jkt = await this.#bindingKey(claimed, input.dpopProofs, now);
-      const ttl = must(decideLifetime({
-        now,
-        ...(plan.lifetime.agent !== undefined ? { agentMaxTtl: plan.lifetime.agent } : {}),
-        tierMaxTtl: plan.lifetime.tier,
-        ...(plan.lifetime.target !== undefined ? { targetMaxTtl: plan.lifetime.target } : {}),
-        subjectExp: plan.lifetime.subject_exp ?? now + 900,
-      }));
+      const agent = { id: claimed.client_id, require_dpop: (await this.#d.registry.agent(claimed.client_id))?.require_dpop ?? false };
+      const bound = plan.cnf_jkt !== undefined ? { jkt: plan.cnf_jkt, what: 'this request' } : undefined;
+      const jkt = await bindingKey(input.dpopProofs, agent, bound, this.#d, now);
+      const ttl = must(decideLifetime({ now, ...plan.lifetime, subjectExp: plan.lifetime.subjectExp ?? now + MAX_TOKEN_TTL }));
       const scope = claimed.scopes.join(' ');
       let events: ReturnType<AuditLog['prepare']>['event'][] = [];
       const minted = await this.#d.minter.mint({
@@ -329,17 +306,6 @@ export class Approvals {
       await store.compareAndSet(approvalKey(claimed.id), JSON.stringify(claimed), JSON.stringify({ ...claimed, status: 'approved', redeemed_at: undefined })).catch(() => false);
       throw err;
     }
-  }
-
-  /** RFC 9449: a request bound at creation needs a proof with that key; otherwise the poll's proof binds. */
-  async #bindingKey(approval: ApprovalRecord, proofs: readonly string[], now: number): Promise<string | undefined> {
-    const jkt = must(await checkDpopProof({ proofs, method: 'POST', url: `${this.#d.issuer}/token`, now, remember: this.#d.rememberDpopJti }));
-    const bound = approval.issue.cnf_jkt;
-    if (bound !== undefined && jkt !== bound) must(fail('invalid_dpop_proof', 'this request is DPoP-bound: poll with a proof from the same key', 'dpop_key_mismatch'));
-    if (jkt === undefined && (await this.#d.registry.agent(approval.client_id))?.require_dpop) {
-      must(fail('invalid_dpop_proof', `agent ${approval.client_id} must send a DPoP proof`, 'dpop_required'));
-    }
-    return jkt;
   }
 
   // ——— consent, expiry, audit ———
@@ -372,25 +338,32 @@ export class Approvals {
 
   /** Records the expiry of every pending request past its time (run by the periodic sweep). */
   async sweepExpired(): Promise<number> {
-    const ids = await this.#d.store.setMembers(approvalIndexKey());
-    let expired = 0;
-    for (const id of ids) {
-      const approval = await this.get(id);
-      if (approval && this.stateOf(approval) === 'expired' && !approval.expiry_audited) {
-        await this.recordExpiry(approval);
-        expired += 1;
-      }
+    const expired = (await this.#all()).filter((a) => this.stateOf(a) === 'expired' && !a.expiry_audited);
+    for (const approval of expired) await this.recordExpiry(approval);
+    return expired.length;
+  }
+
+  /** Every indexed request, in one read; ids whose record has expired are pruned from the index. */
+  async #all(): Promise<ApprovalRecord[]> {
+    const { store } = this.#d;
+    const ids = await store.setMembers(approvalIndexKey());
+    const raws = ids.length === 0 ? [] : await store.getMany(ids.map(approvalKey));
+    const all: ApprovalRecord[] = [];
+    for (const [i, raw] of raws.entries()) {
+      if (raw === null) await store.removeFromSet(approvalIndexKey(), ids[i]!);
+      else all.push(JSON.parse(raw) as ApprovalRecord);
     }
-    return expired;
+    return all;
   }
 
   #event(approval: ApprovalRecord, type: string, requestId?: string): AuditInput {
     const failure = type === 'approval.denied';
+    const delegationId = approval.delegation_id ?? approval.issue.delegation_id;
     return {
       type, outcome: failure ? 'failure' : 'success', approval_id: approval.id, client_id: approval.client_id, subject: approval.subject,
-      actors: actorsOf(approval), audience: approval.audience, scope: approval.scopes.join(' '), approver: approval.approver,
+      actors: actorIds(approval.issue.act), audience: approval.audience, scope: approval.scopes.join(' '), approver: approval.approver,
       ...(approval.issue.parent_jti !== undefined ? { parent_jti: approval.issue.parent_jti } : {}),
-      ...(approval.delegation_id ?? approval.issue.delegation_id ? { delegation_id: (approval.delegation_id ?? approval.issue.delegation_id)! } : {}),
+      ...(delegationId !== undefined ? { delegation_id: delegationId } : {}),
       ...(requestId !== undefined ? { request_id: requestId } : {}),
     };
   }
@@ -419,15 +392,3 @@ export class Approvals {
 }
 
 export const consentDelegationId = (approvalId: string): string => `dlg_consent_${approvalId.slice(4)}`;
-
-function actorsOf(approval: ApprovalRecord): string[] {
-  const actors: string[] = [];
-  for (let a: IssuePlan['act'] | undefined = approval.issue.act; a; a = a.act) actors.push(a.sub);
-  return actors;
-}
-
-function sameDigest(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}

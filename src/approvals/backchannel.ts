@@ -1,11 +1,11 @@
 import type { Policy } from '../config/policy-schema.js';
 import { MandateError } from '../errors.js';
+import { lifetimeBounds, requestedTarget } from '../exchange/checks.js';
 import { must } from '../exchange/errors.js';
 import { TOKEN_TYPE } from '../exchange/types.js';
 import { buildAct } from '../policy/act.js';
 import { parseAuthorizationDetails } from '../policy/authorization-details.js';
 import { decideScope } from '../policy/scope.js';
-import { resolveTarget } from '../policy/target.js';
 import type { Registry } from '../registry/registry.js';
 import { usableAgent } from '../registry/usable-agent.js';
 import { CIBA_GRANT, type Approvals, type PendingAnswer } from './approvals.js';
@@ -56,11 +56,7 @@ export async function backchannelAuthentication(
   if (scope === undefined) throw bad('invalid_request', 'scope is required');
   const requested = scope.split(' ').filter(Boolean);
   const targets = [...list(params.resource), ...list(params.audience)];
-  const candidate = targets.length === 1 ? targets[0]! : agent.default_audience;
-  const candidateAgent = candidate === undefined || registry.resource(candidate) ? undefined : await registry.agent(candidate);
-  const target = must(resolveTarget({
-    agent, requested: targets, resourceByUri: (uri) => registry.resource(uri), agentById: (id) => (id === candidate ? candidateAgent : undefined),
-  }));
+  const target = await requestedTarget(agent, targets, registry);
   if (target.kind !== 'resource') throw bad('invalid_target', 'a backchannel request must name a registered resource');
   const scopes = must(decideScope({ requested, agentScopes: agent.scopes, targetScopes: target.resource.scopes }));
   const details = must(parseAuthorizationDetails(text(params.authorization_details), target.resource.authorization_details_types));
@@ -78,15 +74,13 @@ export async function backchannelAuthentication(
   }
 
   const act = must(buildAct({ agentId: agent.id, maxDepth: policy.limits.max_delegation_depth, mandateIssuer: deps.issuer }));
-  const tier = policy.tiers[agent.tier];
   const { answer } = await deps.approvals.request({
     reason: 'ciba', consent: false,
     agent: { id: agent.id, name: agent.name, owner: agent.owner, tier: agent.tier }, approver: user.id, subject: { iss: deps.issuer, sub: user.id },
     scopes, audience: target.uri, ...(details ? { authorization_details: details } : {}),
     ...(typeof bindingMessage === 'string' ? { binding_message: bindingMessage } : {}), ttlSeconds,
     issue: {
-      grant_type: CIBA_GRANT, token_type: TOKEN_TYPE.access_token, sub: user.id, act,
-      lifetime: { ...(agent.max_token_ttl !== undefined ? { agent: agent.max_token_ttl } : {}), tier: tier.max_token_ttl, ...(target.resource.max_token_ttl !== undefined ? { target: target.resource.max_token_ttl } : {}) },
+      grant_type: CIBA_GRANT, token_type: TOKEN_TYPE.access_token, sub: user.id, act, lifetime: lifetimeBounds(agent, policy, target),
     },
     ...(input.requestId ? { requestId: input.requestId } : {}),
   });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import type { ActClaim, AuthorizationDetail } from '../exchange/types.js';
+import type { LifetimeBounds } from '../policy/lifetime.js';
 
 /**
  * A human approval request (SPEC section 6): what an agent asked for, who must decide, and, once
@@ -26,8 +27,8 @@ export interface IssuePlan {
   delegation_id?: string;
   /** Key the token is bound to (RFC 9449): the poll must prove possession of it. */
   cnf_jkt?: string;
-  /** Lifetime bounds; the lifetime itself is decided at redemption. */
-  lifetime: { agent?: number; tier: number; target?: number; subject_exp?: number };
+  /** Rule 7's bounds; the lifetime itself is decided at redemption. */
+  lifetime: LifetimeBounds;
 }
 
 export interface ApprovalRecord {
@@ -53,7 +54,7 @@ export interface ApprovalRecord {
   interval: number;
   /** SHA-256 of the canonical content: what the approver's passkey signs over. */
   hash: string;
-  /** SHA-256 of the secret half of `auth_req_id`. */
+  /** Digest of the secret half of `auth_req_id` (`secretDigest`, as client secrets). */
   request_digest: string;
   issue: IssuePlan;
   decided_at?: number;

@@ -1,10 +1,13 @@
-import type { AgentConfig } from '../config/policy-schema.js';
+import type { AgentConfig, Policy } from '../config/policy-schema.js';
 import type { DelegationGrant, PreviousActor } from '../policy/authorization.js';
+import type { LifetimeBounds } from '../policy/lifetime.js';
+import { resolveTarget, type Target } from '../policy/target.js';
+import type { Registry } from '../registry/registry.js';
 import { usableAgent } from '../registry/usable-agent.js';
 import type { TokenRecord } from '../tokens/records.js';
 import { checkDpopProof } from './dpop.js';
 import { must } from './errors.js';
-import type { ExchangeDeps, ExchangeInput } from './exchange.js';
+import type { ExchangeDeps } from './exchange.js';
 import { fail, type VerifiedToken } from './types.js';
 
 /** The checks of a token exchange that need the registry, the store or the request (I/O at the edge). */
@@ -75,12 +78,38 @@ export async function inheritedDelegation(record: TokenRecord | undefined, deps:
   return delegation;
 }
 
-/** RFC 9449: the key the new token is bound to, if any; bound subjects and require_dpop agents need a proof. */
-export async function bindingKey(input: ExchangeInput, agent: AgentConfig, subject: VerifiedToken, deps: ExchangeDeps, now: number): Promise<string | undefined> {
-  const jkt = must(await checkDpopProof({ proofs: input.dpopProofs, method: 'POST', url: `${deps.issuer}/token`, now, remember: deps.rememberDpopJti }));
+/**
+ * RFC 9449: the key the new token is bound to, if any. `require_dpop` agents need a proof; so does
+ * a request bound to a key already (`bound`: a DPoP-bound subject token, or an approval request
+ * made with a proof), and then the proof must come from that key.
+ */
+export async function bindingKey(
+  proofs: readonly string[], agent: Pick<AgentConfig, 'id' | 'require_dpop'>, bound: { jkt: string; what: string } | undefined,
+  deps: Pick<ExchangeDeps, 'issuer' | 'rememberDpopJti'>, now: number,
+): Promise<string | undefined> {
+  const jkt = must(await checkDpopProof({ proofs, method: 'POST', url: `${deps.issuer}/token`, now, remember: deps.rememberDpopJti }));
   if (jkt === undefined && agent.require_dpop) must(fail('invalid_dpop_proof', `agent ${agent.id} must send a DPoP proof`, 'dpop_required'));
-  if (subject.cnfJkt !== undefined && subject.cnfJkt !== jkt) {
-    must(fail('invalid_dpop_proof', 'subject_token is DPoP-bound: a proof from the same key is required', 'dpop_key_mismatch'));
+  if (bound !== undefined && bound.jkt !== jkt) {
+    must(fail('invalid_dpop_proof', `${bound.what} is DPoP-bound: a proof from the same key is required`, 'dpop_key_mismatch'));
   }
   return jkt;
+}
+
+/** Rule 5 with the one registry read it may need: resolveTarget is pure, so the candidate agent is fetched first. */
+export async function requestedTarget(agent: AgentConfig, targets: readonly string[], registry: Registry): Promise<Target> {
+  const candidate = targets.length === 1 ? targets[0]! : agent.default_audience;
+  // A registered resource uri is never an agent id (ids have no '/'): no lookup needed.
+  const candidateAgent = candidate === undefined || registry.resource(candidate) ? undefined : await registry.agent(candidate);
+  return must(resolveTarget({
+    agent, requested: targets, resourceByUri: (uri) => registry.resource(uri), agentById: (id) => (id === candidate ? candidateAgent : undefined),
+  }));
+}
+
+/** Rule 7's bounds from the agent, its tier and the target; the caller adds the subject token's `exp`. */
+export function lifetimeBounds(agent: AgentConfig, policy: Pick<Policy, 'tiers'>, target: Target): LifetimeBounds {
+  return {
+    ...(agent.max_token_ttl !== undefined ? { agentMaxTtl: agent.max_token_ttl } : {}),
+    tierMaxTtl: policy.tiers[agent.tier].max_token_ttl,
+    ...(target.kind === 'resource' && target.resource.max_token_ttl !== undefined ? { targetMaxTtl: target.resource.max_token_ttl } : {}),
+  };
 }

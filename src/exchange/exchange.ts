@@ -8,13 +8,13 @@ import { decideAuthorization } from '../policy/authorization.js';
 import { narrowAuthorizationDetails, parseAuthorizationDetails } from '../policy/authorization-details.js';
 import { decideLifetime } from '../policy/lifetime.js';
 import { decideScope } from '../policy/scope.js';
-import { resolveTarget, type Target } from '../policy/target.js';
+import type { Target } from '../policy/target.js';
 import type { Registry } from '../registry/registry.js';
 import type { ShadowAgents } from '../registry/shadow.js';
 import type { Store } from '../store/store.js';
 import type { Minter } from '../tokens/mint.js';
 import type { TokenRecords } from '../tokens/records.js';
-import { bindingKey, checkActor, checkChain, inheritedDelegation, loadAgent, verifiedActive } from './checks.js';
+import { bindingKey, checkActor, checkChain, inheritedDelegation, lifetimeBounds, loadAgent, requestedTarget, verifiedActive } from './checks.js';
 import { ExchangeRefused, must } from './errors.js';
 import { parseExchangeRequest } from './request.js';
 import { newSubject, subjectIdentity } from './subjects.js';
@@ -107,13 +107,7 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
     clientId: actorId, reason, endpoint: '/token', ...(input.address ? { address: input.address } : {}), ...(input.requestId ? { requestId: input.requestId } : {}),
   }));
 
-  // resolveTarget is pure: fetch the one agent it may need to know about first.
-  const candidate = request.targets.length === 1 ? request.targets[0]! : agent.default_audience;
-  // A registered resource uri is never an agent id (ids have no '/'): no lookup needed.
-  const candidateAgent = candidate === undefined || deps.registry.resource(candidate) ? undefined : await deps.registry.agent(candidate);
-  const target = must(resolveTarget({
-    agent, requested: request.targets, resourceByUri: (uri) => deps.registry.resource(uri), agentById: (id) => (id === candidate ? candidateAgent : undefined),
-  }));
+  const target = await requestedTarget(agent, request.targets, deps.registry);
   audit.audience = targetId(target);
   const inherited = await inheritedDelegation(subjectRecord, deps, now);
   const delegations = inherited ? [inherited] : await standing;
@@ -144,16 +138,10 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   const act = must(buildAct({ agentId: agent.id, ...(subject.act ? { subjectAct: subject.act } : {}), maxDepth: policy.limits.max_delegation_depth, mandateIssuer: issuer }));
   audit.actors = actorIds(act);
 
-  const tier = policy.tiers[agent.tier];
-  const approval = approvalNeeded({ tierApproval: tier.approval, highRiskScopes: target.kind === 'resource' ? target.resource.high_risk_scopes : [], scopes });
-  const lifetime = {
-    ...(agent.max_token_ttl !== undefined ? { agentMaxTtl: agent.max_token_ttl } : {}),
-    tierMaxTtl: tier.max_token_ttl,
-    ...(target.kind === 'resource' && target.resource.max_token_ttl !== undefined ? { targetMaxTtl: target.resource.max_token_ttl } : {}),
-    subjectExp: subject.exp,
-  };
+  const approval = approvalNeeded({ tierApproval: policy.tiers[agent.tier].approval, highRiskScopes: target.kind === 'resource' ? target.resource.high_risk_scopes : [], scopes });
+  const lifetime = { ...lifetimeBounds(agent, policy, target), subjectExp: subject.exp };
   const ttl = must(decideLifetime({ now, ...lifetime }));
-  const jkt = await bindingKey(input, agent, subject, deps, now);
+  const jkt = await bindingKey(input.dpopProofs, agent, subject.cnfJkt !== undefined ? { jkt: subject.cnfJkt, what: 'subject_token' } : undefined, deps, now);
 
   const { sub, subIss } = newSubject(identity, issuer);
   if (approval.needed || consent) {
@@ -167,14 +155,13 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
       must(fail('invalid_request', `this request needs ${approver}'s approval (${why}), but ${approver} has no passkey: an administrator can send an enrollment link (POST /admin/users/${approver}/enrollments)`, 'approver_without_passkey'));
     }
     const { answer } = await deps.approvals!.request({
-      reason: consent ? 'consent' : approval.needed ? approval.reason : 'consent', consent,
+      reason: consent || !approval.needed ? 'consent' : approval.reason, consent,
       agent: { id: agent.id, name: agent.name, owner: agent.owner, tier: agent.tier }, approver: approver!, subject: audit.subject!,
       scopes, audience: targetId(target), ...(details ? { authorization_details: details } : {}),
       issue: {
         grant_type: TOKEN_EXCHANGE, token_type: request.requestedTokenType, sub, ...(subIss ? { sub_iss: subIss } : {}), act,
         ...(subject.mandateIssued && subject.jti ? { parent_jti: subject.jti } : {}), ...(delegation ? { delegation_id: delegation.id } : {}),
-        ...(jkt ? { cnf_jkt: jkt } : {}),
-        lifetime: { ...(lifetime.agentMaxTtl !== undefined ? { agent: lifetime.agentMaxTtl } : {}), tier: lifetime.tierMaxTtl, ...(lifetime.targetMaxTtl !== undefined ? { target: lifetime.targetMaxTtl } : {}), subject_exp: subject.exp },
+        ...(jkt ? { cnf_jkt: jkt } : {}), lifetime,
       },
       ...(input.requestId ? { requestId: input.requestId } : {}),
     });

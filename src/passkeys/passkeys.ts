@@ -77,13 +77,12 @@ export class Passkeys {
     return this.store.setSize(userPasskeysKey(userId));
   }
 
-  /** Removes one of a user's passkeys; false when the user has no such passkey. */
-  async remove(userId: string, credentialId: string): Promise<boolean> {
+  /** Removes one of a user's passkeys and returns it; undefined when the user has no such passkey. */
+  async remove(userId: string, credentialId: string): Promise<PasskeyRecord | undefined> {
     const record = await this.get(credentialId);
-    if (!record || record.user_id !== userId) return false;
+    if (!record || record.user_id !== userId) return undefined;
     await this.store.removeFromSet(userPasskeysKey(userId), credentialId);
-    await this.store.delete(passkeyKey(credentialId));
-    return true;
+    return (await this.store.delete(passkeyKey(credentialId))) === 1 ? record : undefined;
   }
 
   /**

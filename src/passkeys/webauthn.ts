@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import {
   generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
@@ -72,12 +72,15 @@ function credentialJson(value: unknown, kind: 'attestation' | 'assertion'): { id
   return { id, response };
 }
 
-/** The challenge the browser says it answered, read from clientDataJSON. */
-function answeredChallenge(response: Record<string, unknown>): string {
+/**
+ * What the browser says it answered, read once from clientDataJSON: the challenge, and whether
+ * the ceremony ran cross-origin (in a frame). @simplewebauthn/server does not check the latter.
+ */
+function clientDataOf(response: Record<string, unknown>): { challenge: string; crossOrigin: boolean } {
   try {
     const clientData = JSON.parse(Buffer.from(response.clientDataJSON as string, 'base64url').toString('utf8')) as unknown;
     if (isObject(clientData) && typeof clientData.challenge === 'string' && clientData.challenge.length > 0 && clientData.challenge.length <= 128) {
-      return clientData.challenge;
+      return { challenge: clientData.challenge, crossOrigin: clientData.crossOrigin === true || clientData.topOrigin !== undefined };
     }
   } catch {
     // fall through
@@ -130,7 +133,7 @@ export class WebAuthn {
   /** Verifies navigator.credentials.create's answer and stores the new passkey. */
   async register(credential: unknown, expect: (ceremony: Ceremony) => string | undefined): Promise<PasskeyRecord> {
     const { response } = credentialJson(credential, 'attestation');
-    const { challenge, ceremony } = await this.#consume(answeredChallenge(response), expect);
+    const { challenge, ceremony } = await this.#consume(clientDataOf(response), expect);
     if (ceremony.purpose !== 'enroll') throw new CeremonyError('this challenge was not issued for an enrollment');
     const verified = await verifying(() => verifyRegistrationResponse({
       response: credential as RegistrationResponseJSON,
@@ -140,7 +143,6 @@ export class WebAuthn {
       requireUserVerification: true,
     }));
     if (!verified.verified) throw new CeremonyError('passkey verification failed: the attestation does not verify');
-    this.#noCrossOrigin(response);
     const info = verified.registrationInfo;
     const record: PasskeyRecord = {
       id: info.credential.id,
@@ -182,11 +184,11 @@ export class WebAuthn {
    */
   async assert(credential: unknown, expect: (ceremony: Ceremony) => string | undefined): Promise<VerifiedAssertion & { ceremony: Ceremony }> {
     const { id, response } = credentialJson(credential, 'assertion');
-    const { challenge, ceremony } = await this.#consume(answeredChallenge(response), expect);
+    const { challenge, ceremony } = await this.#consume(clientDataOf(response), expect);
     if (ceremony.purpose === 'enroll') throw new CeremonyError('this challenge was issued for an enrollment, not an approval');
     const passkey = await this.passkeys.get(id);
     if (!passkey || passkey.user_id !== ceremony.user_id) throw new CeremonyError(`this passkey does not belong to ${ceremony.user_id}, the approver`);
-    if (typeof response.userHandle === 'string' && response.userHandle !== '' && !sameText(response.userHandle, await this.passkeys.userHandle(ceremony.user_id))) {
+    if (typeof response.userHandle === 'string' && response.userHandle !== '' && response.userHandle !== await this.passkeys.userHandle(ceremony.user_id)) {
       throw new CeremonyError(`the passkey's user handle is not ${ceremony.user_id}'s`);
     }
     const verified = await verifying(() => verifyAuthenticationResponse({
@@ -200,19 +202,12 @@ export class WebAuthn {
     if (!verified.verified) throw new CeremonyError('passkey verification failed: the signature does not match the passkey');
     // @simplewebauthn/server already throws without UV (requireUserVerification); this keeps the rule local.
     if (!verified.authenticationInfo.userVerified) throw new CeremonyError('passkey verification failed: user verification is required');
-    this.#noCrossOrigin(response);
     const authTime = this.now();
     const { newCounter, credentialBackedUp } = verified.authenticationInfo;
     if (!(await this.passkeys.recordUse(passkey, newCounter, credentialBackedUp, new Date(authTime * 1000).toISOString()))) {
       throw new CeremonyError('this passkey was used by another ceremony at the same moment; try again', 409, 'conflict');
     }
     return { passkey, authTime, ceremony };
-  }
-
-  /** A cross-origin ceremony (from inside a frame) is refused whatever its origin says. */
-  #noCrossOrigin(response: Record<string, unknown>): void {
-    const clientData = JSON.parse(Buffer.from(response.clientDataJSON as string, 'base64url').toString('utf8')) as Record<string, unknown>;
-    if (clientData.crossOrigin === true || clientData.topOrigin !== undefined) throw new CeremonyError('cross-origin passkey ceremonies are refused');
   }
 
   async #newChallenge(ceremony: Ceremony, ttlSeconds: number): Promise<string> {
@@ -223,8 +218,11 @@ export class WebAuthn {
     return challenge;
   }
 
-  /** Takes a challenge out of the store (single use) and checks it is the one expected. */
-  async #consume(challenge: string, expect: (ceremony: Ceremony) => string | undefined): Promise<{ challenge: string; ceremony: Ceremony }> {
+  /**
+   * Takes a challenge out of the store (single use) and checks it is the one expected; a
+   * cross-origin ceremony (from inside a frame) is refused whatever its origin says.
+   */
+  async #consume({ challenge, crossOrigin }: { challenge: string; crossOrigin: boolean }, expect: (ceremony: Ceremony) => string | undefined): Promise<{ challenge: string; ceremony: Ceremony }> {
     const problem = 'the challenge is unknown, expired or already used: ask for new options';
     if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) throw new CeremonyError(problem);
     const raw = await this.store.get(challengeKey(challenge));
@@ -235,12 +233,7 @@ export class WebAuthn {
     const mismatch = expect(ceremony);
     if (mismatch !== undefined) throw new CeremonyError(mismatch);
     if (!Buffer.from(challenge, 'base64url').subarray(16).equals(binding(ceremony))) throw new CeremonyError('the challenge is not bound to this request');
+    if (crossOrigin) throw new CeremonyError('cross-origin passkey ceremonies are refused');
     return { challenge, ceremony };
   }
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = createHash('sha256').update(a).digest();
-  const y = createHash('sha256').update(b).digest();
-  return timingSafeEqual(x, y);
 }

@@ -13,6 +13,9 @@ export interface LifetimeInput {
   subjectExp: number;
 }
 
+/** The bounds a request brings to rule 7, without the clock; `subjectExp` is absent when no subject token is involved (CIBA). */
+export type LifetimeBounds = Omit<LifetimeInput, 'now' | 'subjectExp'> & { subjectExp?: number };
+
 /**
  * SPEC rule 7: min(agent, tier, target, 900 s, time the subject token has left), in whole
  * seconds rounded down so that `iat + ttl` never passes the subject's `exp`. Fails closed: a

@@ -90,35 +90,29 @@ export interface SoftCredential {
   backedUp: boolean;
 }
 
-export interface RegisterOverrides {
+/** What a test may falsify in either ceremony. */
+interface CeremonyOverrides {
   origin?: string;
-  /** rpId hashed into authenticatorData (bypasses the browser's rp.id-vs-origin check). */
+  /** rpId hashed into authenticatorData (registration: bypasses the browser's rp.id-vs-origin check; assertion: the credential lookup still uses options.rpId / the default). */
   rpId?: string;
   userVerified?: boolean;
   userPresent?: boolean;
   challenge?: string;
-  /** clientData type, default 'webauthn.create'. */
+  /** clientData type, default 'webauthn.create' / 'webauthn.get'. */
   type?: string;
   crossOrigin?: boolean;
-  backupEligible?: boolean;
-  backedUp?: boolean;
+  /** Registration: the initial counter; assertion: set the counter to exactly this before signing. */
   signCount?: number;
 }
 
-export interface AssertOverrides {
-  origin?: string;
-  /** rpId hashed into authenticatorData (credential lookup still uses options.rpId / the default). */
-  rpId?: string;
-  userVerified?: boolean;
-  userPresent?: boolean;
-  challenge?: string;
-  /** clientData type, default 'webauthn.get'. */
-  type?: string;
-  crossOrigin?: boolean;
+export interface RegisterOverrides extends CeremonyOverrides {
+  backupEligible?: boolean;
+  backedUp?: boolean;
+}
+
+export interface AssertOverrides extends CeremonyOverrides {
   /** Use this stored credential, regardless of rpId / allowCredentials. */
   credentialId?: string;
-  /** Set the counter to exactly this before signing. */
-  signCount?: number;
   /** null: omit userHandle from the response. Default: the credential's user handle. */
   userHandle?: string | null;
   /** Corrupt the signature (still well-formed DER) so that verification fails. */
