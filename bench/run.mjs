@@ -1,6 +1,8 @@
 // npm run bench: token exchange throughput against a client_credentials baseline on the same
-// server in the same run, on the Redis store, over loopback only; plus the raw crypto ceiling
-// (one ES256 verify + one sign) on this machine. Prints figures and ratios, asserts nothing.
+// server in the same run, on the Redis store, over loopback only; the cost of the audit trail
+// (the same exchange on a second server started with the bench-only MANDATE_BENCH_SKIP_AUDIT=1,
+// which stores no audit events); plus the raw crypto ceiling (one ES256 verify + one sign) on
+// this machine. Prints figures and ratios, asserts nothing.
 import { spawn } from 'node:child_process';
 import { createSign, createVerify, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -87,12 +89,18 @@ async function main() {
     delegations: [{ user: 'alice', agent: 'bench-agent', scopes: ['read'], audiences: ['https://api.bench.example'] }],
   };
   writeFileSync(join(dir, 'policy.json'), JSON.stringify(policy));
-  const port = await freePort();
-  start(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), 'dist/src/main.js'], {
-    PORT: String(port), REDIS_URL: redisUrl, MANDATE_CONFIG: join(dir, 'policy.json'), MANDATE_KEYS_DIR: join(dir, 'keys'), LOG_LEVEL: 'silent',
-  });
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(`${base}/readyz`);
+  // The unaudited server gets its own key prefix, so the two never share registry records.
+  writeFileSync(join(dir, 'policy-unaudited.json'), JSON.stringify({ ...policy, redis: { key_prefix: 'bench-unaudited:' } }));
+  const serve = async (policyFile, extraEnv = {}) => {
+    const port = await freePort();
+    start(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), 'dist/src/main.js'], {
+      PORT: String(port), REDIS_URL: redisUrl, MANDATE_CONFIG: join(dir, policyFile), MANDATE_KEYS_DIR: join(dir, 'keys'), LOG_LEVEL: 'silent', ...extraEnv,
+    });
+    await waitFor(`http://127.0.0.1:${port}/readyz`);
+    return `http://127.0.0.1:${port}`;
+  };
+  const base = await serve('policy.json');
+  const unaudited = process.env.BENCH_ONLY ? undefined : await serve('policy-unaudited.json', { MANDATE_BENCH_SKIP_AUDIT: '1' });
 
   const now = Math.floor(Date.now() / 1000);
   const subjectToken = await new SignJWT({ scope: 'read' }).setProtectedHeader({ alg: 'ES256', kid: 'bench-idp', typ: 'at+jwt' })
@@ -105,24 +113,29 @@ async function main() {
     subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', scope: 'read',
   }).toString();
 
-  // Warm-up, then measure baseline and exchange alternately twice to even out drift.
+  // Warm-up, then measure baseline, exchange and unaudited exchange alternately twice to even out drift.
   await load('warm-up', `${base}/token`, { ...form, authorization: basic('bench-agent') }, exBody).catch(() => undefined);
+  if (unaudited) await load('warm-up', `${unaudited}/token`, { ...form, authorization: basic('bench-agent') }, exBody).catch(() => undefined);
   const runs = [];
   for (let round = 0; round < 2; round += 1) {
     if (process.env.BENCH_ONLY !== 'exchange') runs.push(await load('client_credentials', `${base}/token`, { ...form, authorization: basic('bench-app') }, ccBody));
     if (process.env.BENCH_ONLY !== 'client_credentials') runs.push(await load('token exchange', `${base}/token`, { ...form, authorization: basic('bench-agent') }, exBody));
+    if (unaudited) runs.push(await load('token exchange, audit not stored', `${unaudited}/token`, { ...form, authorization: basic('bench-agent') }, exBody));
   }
   const avg = (title, key) => { const r = runs.filter((x) => x.title === title); return r.reduce((s, x) => s + x[key], 0) / r.length; };
   const cc = { rps: avg('client_credentials', 'rps'), p50: avg('client_credentials', 'p50'), p99: avg('client_credentials', 'p99') };
   const ex = { rps: avg('token exchange', 'rps'), p50: avg('token exchange', 'p50'), p99: avg('token exchange', 'p99') };
+  const bare = unaudited ? { rps: avg('token exchange, audit not stored', 'rps'), p50: avg('token exchange, audit not stored', 'p50'), p99: avg('token exchange, audit not stored', 'p99') } : undefined;
   const ceiling = cryptoCeiling();
 
   console.log(`Mandate bench: Redis store, ${CONNECTIONS} connections, ${DURATION} s per run, 2 rounds, loopback only`);
   console.log(`client_credentials (baseline): ${cc.rps.toFixed(0)} req/s  p50 ${cc.p50.toFixed(1)} ms  p99 ${cc.p99.toFixed(1)} ms`);
   console.log(`token exchange:                ${ex.rps.toFixed(0)} req/s  p50 ${ex.p50.toFixed(1)} ms  p99 ${ex.p99.toFixed(1)} ms`);
+  if (bare) console.log(`token exchange, audit not stored (bench-only switch): ${bare.rps.toFixed(0)} req/s  p50 ${bare.p50.toFixed(1)} ms  p99 ${bare.p99.toFixed(1)} ms`);
   console.log(`crypto ceiling (1 ES256 verify + 1 sign, node:crypto, one core): ${ceiling.toFixed(0)} ops/s`);
   console.log(`ratio exchange / client_credentials: ${(ex.rps / cc.rps).toFixed(2)} (goal >= 0.80)`);
   console.log(`ratio exchange / crypto ceiling:     ${(ex.rps / ceiling).toFixed(2)}`);
+  if (bare) console.log(`ratio exchange with audit / without:  ${(ex.rps / bare.rps).toFixed(2)} (the audit trail's cost)`);
 }
 
 main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });

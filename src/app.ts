@@ -4,7 +4,9 @@ import type Provider from 'oidc-provider';
 
 import { Approvals } from './approvals/approvals.js';
 import { webhookNotifier } from './approvals/webhook.js';
-import { createAuditLog } from './audit/audit.js';
+import type { AuditKeys } from './audit/audit-keys.js';
+import { traceToken } from './audit/trace.js';
+import { AuditTrail } from './audit/trail.js';
 import type { Policy } from './config/policy-schema.js';
 import type { ExchangeDeps } from './exchange/exchange.js';
 import { createTokenVerifier } from './exchange/verify-token.js';
@@ -51,6 +53,10 @@ export interface AppDeps {
   logger: Logger;
   /** MANDATE_ADMIN_TOKEN; without it the admin API answers 404. */
   adminToken?: string;
+  /** The audit trail's HMAC keys (`<keys folder>/audit/`). */
+  auditKeys: AuditKeys;
+  /** Benchmarks only: audit events are logged but not stored (main.ts refuses it in production). */
+  benchSkipAuditStore?: boolean;
 }
 
 export interface MandateApp {
@@ -61,6 +67,8 @@ export interface MandateApp {
   shadow: ShadowAgents;
   /** Human approvals: requests, decisions, redemption; `sweepExpired` for the periodic sweep. */
   approvals: Approvals;
+  /** The audit trail: record, verify, query, checkpoints and retention. */
+  audit: AuditTrail;
   passkeys: Passkeys;
   enrollments: Enrollments;
   webauthn: WebAuthn;
@@ -94,10 +102,14 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
   const clockToleranceSeconds = policy.limits.clock_skew_seconds;
   const registry = new StoreRegistry(store, policy);
   const records = new TokenRecords(store);
-  const audit = createAuditLog(logger);
+  const audit = new AuditTrail({
+    store, keys: deps.auditKeys, logger, retentionDays: policy.audit.retention_days, checkpointSeconds: policy.audit.checkpoint_interval_seconds,
+    ...(policy.audit.max_events_per_writer !== undefined ? { maxEventsPerWriter: policy.audit.max_events_per_writer } : {}),
+    ...(deps.benchSkipAuditStore ? { skipStore: true } : {}),
+  });
   const governance = new Governance({ issuer: deps.issuer, registry, store, records, audit, policy, logger });
   await governance.loadPolicy();
-  const minter = createMinter({ issuer: deps.issuer, keys, records });
+  const minter = createMinter({ issuer: deps.issuer, keys, records, audit });
   const references = createJwtReferences({ issuer: deps.issuer, jwks: () => keys.publicJwks(), clockToleranceSeconds });
   const metrics = createMetrics();
   const shadow = new ShadowAgents({ store, audit, logger, onSighting: (reason) => metrics.shadowSightingsTotal.inc({ reason }) });
@@ -141,7 +153,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
   };
   const provider = await createProvider({
     issuer: deps.issuer, store, keys, registry, minter, records, references, secretDigests: secretDigests(deps.secrets), clockToleranceSeconds,
-    exchange, exchangesTotal: metrics.exchangesTotal, approvals,
+    exchange, exchangesTotal: metrics.exchangesTotal, approvals, audit,
     backchannel: { issuer: deps.issuer, policy, registry, approvals, now },
     usableClient: async (clientId) => {
       const entry = await registry.client(clientId);
@@ -189,7 +201,10 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
     }
   });
   app.use(pages({ approvals, enrollments, webauthn, registry }));
-  const routes = adminRoutes({ governance, shadow, approvals, passkeys, enrollments, enrollmentTtlSeconds: policy.limits.enrollment_ttl_seconds });
+  const routes = adminRoutes({
+    governance, shadow, approvals, passkeys, enrollments, enrollmentTtlSeconds: policy.limits.enrollment_ttl_seconds,
+    audit, trace: (jti) => traceToken(jti, { issuer: deps.issuer, audit, registry, records, approvals }),
+  });
   const openapi = openApiDocument(routes, deps.issuer, '1.0.0');
   app.use(adminRouter(routes, deps.adminToken, { '/admin/openapi.json': () => openapi }));
   app.use(watchForShadowAgents({ shadow, classify: (clientId) => refusal(clientId) }));
@@ -198,7 +213,7 @@ export async function createApp(deps: AppDeps): Promise<MandateApp> {
   app.use((_ctx, next) => withRequestReads(next));
   app.use(compose(provider.middleware));
 
-  return { app, provider, governance, shadow, approvals, passkeys, enrollments, webauthn };
+  return { app, provider, governance, shadow, approvals, audit, passkeys, enrollments, webauthn };
 }
 
 const BACKCHANNEL_PATH = '/backchannel';

@@ -38,6 +38,17 @@ export class StoreUnavailableError extends MandateError {
   }
 }
 
+/**
+ * A log append found another end than it expected (see `WriteOp` `append`): nothing was appended.
+ * Transient for a client (503): the writer re-reads the log's end and carries on.
+ */
+export class LogConflictError extends StoreUnavailableError {
+  constructor() {
+    super('the audit trail moved under this writer');
+    this.name = 'LogConflictError';
+  }
+}
+
 export const invalidRequest = (description: string): MandateError => new MandateError(400, 'invalid_request', description);
 export const invalidScope = (description: string): MandateError => new MandateError(400, 'invalid_scope', description);
 export const invalidTarget = (description: string): MandateError => new MandateError(400, 'invalid_target', description);

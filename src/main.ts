@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 
 import { createApp } from './app.js';
+import { openAuditKeys } from './audit/audit-keys.js';
 import { parseEnv, type Env } from './config/env.js';
 import { ConfigError } from './config/errors.js';
 import { loadPolicy } from './config/load.js';
@@ -44,9 +45,15 @@ async function serve(env: Env, policy: Policy): Promise<void> {
   const secrets = resolveSecrets(policy, process.env, env.production);
   const keys = await openKeys(env, policy);
   const stopWatching = keys.watch(KEY_RELOAD_MS);
+  const auditKeys = await openAuditKeys(env.keysDir, { generateIfEmpty: !env.production });
   const store = await openStore(env, policy, logger);
-  const { app, governance, approvals } = await createApp({ issuer: env.issuer, policy, store, keys, secrets, logger, ...(env.adminToken ? { adminToken: env.adminToken } : {}) });
-  const stopSweeper = governance.startSweeper([() => approvals.sweepExpired()]);
+  const { app, governance, approvals, audit } = await createApp({
+    issuer: env.issuer, policy, store, keys, secrets, logger, auditKeys,
+    ...(env.adminToken ? { adminToken: env.adminToken } : {}), ...(env.benchSkipAudit ? { benchSkipAuditStore: true } : {}),
+  });
+  if (env.benchSkipAudit) logger.warn('MANDATE_BENCH_SKIP_AUDIT=1: audit events are NOT stored (benchmark mode)');
+  const stopSweeper = governance.startSweeper([() => approvals.sweepExpired(), () => audit.retain()]);
+  const stopCheckpoints = audit.startCheckpoints();
 
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 5_000;
@@ -63,7 +70,9 @@ async function serve(env: Env, policy: Policy): Promise<void> {
     server.close(() => {
       stopWatching();
       stopSweeper();
-      void store.close().finally(() => {
+      stopCheckpoints();
+      // The last checkpoint: removing this writer's newest events stays detectable.
+      void audit.checkpoint().catch(() => false).then(() => store.close()).finally(() => {
         logger.info('stopped');
         process.exit(0);
       });
@@ -80,6 +89,7 @@ async function start(): Promise<void> {
   const policy = await loadPolicy(env.configPath);
   if (env.workers > 1 && cluster.isPrimary) {
     await openKeys(env, policy);
+    await openAuditKeys(env.keysDir, { generateIfEmpty: !env.production });
     resolveSecrets(policy, process.env, env.production);
     for (let i = 0; i < env.workers; i += 1) cluster.fork();
     let stopping = false;

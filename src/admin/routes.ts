@@ -1,8 +1,10 @@
 import type { Approvals } from '../approvals/approvals.js';
 import type { ApprovalRecord } from '../approvals/records.js';
+import type { Trace } from '../audit/trace.js';
+import { decodeCursor, type AuditTrail } from '../audit/trail.js';
 import type { Enrollments } from '../passkeys/enrollment.js';
 import type { PasskeyRecord, Passkeys } from '../passkeys/passkeys.js';
-import { conflict, notFound } from '../registry/errors.js';
+import { conflict, invalidField, notFound } from '../registry/errors.js';
 import type { Governance } from '../registry/governance.js';
 import type { AgentRecord, DelegationRecord, UserRecord } from '../registry/records.js';
 import type { ShadowAgents } from '../registry/shadow.js';
@@ -21,6 +23,8 @@ export interface AdminDeps {
   enrollments: Enrollments;
   /** Default lifetime of an enrollment link (limits.enrollment_ttl_seconds). */
   enrollmentTtlSeconds: number;
+  audit: AuditTrail;
+  trace: (jti: string) => Promise<Trace | undefined>;
 }
 
 const iso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
@@ -55,7 +59,7 @@ export function agentView(agent: AgentRecord, governance: Governance): Record<st
 
 const ok = (body: unknown, status = 200) => ({ status, body });
 
-export function adminRoutes({ governance, shadow, approvals, passkeys, enrollments, enrollmentTtlSeconds }: AdminDeps): Route[] {
+export function adminRoutes({ governance, shadow, approvals, passkeys, enrollments, enrollmentTtlSeconds, audit, trace }: AdminDeps): Route[] {
   const registry = governance.registry;
   const view = (agent: AgentRecord) => agentView(agent, governance);
   const ctx = (requestId: string) => ({ requestId });
@@ -235,6 +239,38 @@ export function adminRoutes({ governance, shadow, approvals, passkeys, enrollmen
       method: 'GET', path: '/admin/shadow-agents', operationId: 'listShadowAgents', summary: 'Unknown, suspended or retired client ids seen, most recent first',
       query: s.pageQuery, responses: { 200: { description: 'a page of sightings', schema: s.listOf(s.shadowAgentView, 'ShadowAgentList') } }, errors: [400],
       handle: async ({ query }) => ok(await shadow.list({ limit: query.limit, cursor: query.cursor })),
+    }),
+
+    // ——— audit trail ———
+    route({
+      method: 'GET', path: '/admin/audit', operationId: 'listAuditEvents', summary: 'Audit events, newest first, by subject, agent, token, type and time',
+      query: s.auditQuery, responses: { 200: { description: 'a page of audit events', schema: s.listOf(s.auditEventView, 'AuditEventList') } }, errors: [400],
+      handle: async ({ query }) => {
+        if (query.cursor !== undefined && !decodeCursor(query.cursor)) throw invalidField('cursor', 'not a next_cursor value from a previous page');
+        const since = query.since === undefined ? undefined : new Date(query.since);
+        const until = query.until === undefined ? undefined : new Date(query.until);
+        if (since && until && since >= until) throw invalidField('until', 'must be after since');
+        return ok(await audit.list({
+          limit: query.limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}), ...(since ? { since } : {}), ...(until ? { until } : {}),
+          ...(query.subject !== undefined ? { subject: query.subject } : {}), ...(query.agent !== undefined ? { agent: query.agent } : {}),
+          ...(query.jti !== undefined ? { jti: query.jti } : {}), ...(query.type !== undefined ? { type: query.type } : {}),
+        }));
+      },
+    }),
+    route({
+      method: 'GET', path: '/admin/audit/verify', operationId: 'verifyAuditTrail', summary: 'Verify the whole trail: every chain, anchor and checkpoint',
+      responses: { 200: { description: 'the result; `first_bad` names the first place that fails', schema: s.auditVerifyView } }, errors: [],
+      handle: async () => ok(await audit.verify()),
+    }),
+    route({
+      method: 'GET', path: '/admin/audit/trace/{jti}', operationId: 'traceToken', summary: 'From a token back to the human decision that allowed it',
+      paramPatterns: { jti: '^[A-Za-z0-9_-]{1,128}$' },
+      responses: { 200: { description: 'the token, its chain of parent tokens, the origin and the human', schema: s.auditTraceView } }, errors: [400, 404],
+      handle: async ({ params }) => {
+        const found = await trace(params.jti!);
+        if (!found) throw notFound('token in the audit trail', params.jti!);
+        return ok(found);
+      },
     }),
   ];
 }

@@ -189,3 +189,83 @@ export const approvalQuery = z.strictObject({
 export const reviewQuery = z.strictObject({ overdue: z.enum(['true', 'false']).optional(), cursor, limit });
 
 export const idParam = id;
+
+// ——— audit trail (SPEC section 7) ———
+
+const subjectRef = z.strictObject({ iss: z.string(), sub: z.string() });
+const trailPosition = z.strictObject({ writer: z.string().describe('the process that wrote it (its chain)'), position: z.number().int().min(1) });
+
+export const auditQuery = z.strictObject({
+  subject: z.string().min(1).max(256).optional().describe('the `sub` of the human (or service) the events are about'),
+  agent: id.optional().describe('the agent as client or anywhere in the actor chain'),
+  jti: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'a token id').optional().describe('a token id'),
+  type: z.string().regex(/^[a-z_]+(\.[a-z_]+)*(\.\*)?$/, 'an event type such as token.issued, or a family such as approval.*').optional(),
+  since: timestamp.optional().describe('events at or after this time'),
+  until: timestamp.optional().describe('events before this time'),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,512}$/, 'a next_cursor value from a previous page').optional(),
+  limit,
+});
+
+export const auditEventView = z.strictObject({
+  id: z.string(),
+  time: timestamp,
+  type: z.string().describe('token.issued, token.refused, token.revoked, approval.*, delegation.*, agent.*, user.*, shadow_agent.sighted'),
+  outcome: z.enum(['success', 'failure']),
+  reason: z.string().optional(),
+  request_id: z.string().optional(),
+  subject: subjectRef.optional(),
+  actors: z.array(z.string()).optional().describe('agent ids, outermost first'),
+  client_id: z.string().optional(),
+  audience: z.string().optional(),
+  scope: z.string().optional(),
+  jti: z.string().optional(),
+  parent_jti: z.string().optional(),
+  delegation_id: z.string().optional(),
+  approval_id: z.string().optional(),
+  approver: z.string().optional(),
+  trail: trailPosition,
+}).meta({ id: 'AuditEvent' });
+
+const badPosition = z.strictObject({
+  writer: z.string(),
+  position: z.number().int().min(0).describe('position in that writer\'s chain (0: a checkpoint)'),
+  reason: z.string(),
+  event_id: z.string().optional(),
+});
+
+export const auditVerifyView = z.strictObject({
+  valid: z.boolean(),
+  checked: z.number().int().min(0).describe('events examined'),
+  first_bad: badPosition.nullable(),
+  chains: z.array(z.strictObject({ writer: z.string(), checked: z.number().int(), last: z.number().int(), valid: z.boolean() })),
+  checkpoints: z.number().int().min(0).describe('signed checkpoints checked'),
+}).meta({ id: 'AuditVerification' });
+
+const basis = z.union([
+  z.strictObject({ type: z.literal('delegation'), id: z.string() }),
+  z.strictObject({ type: z.literal('approval'), id: z.string(), approver: z.string().optional() }),
+  z.strictObject({ type: z.literal('client_credentials'), client_id: z.string() }),
+  z.strictObject({ type: z.literal('subject_token') }),
+]);
+
+const hop = z.strictObject({
+  jti: z.string(),
+  issued_at: timestamp,
+  client_id: z.string().optional(),
+  actors: z.array(z.string()),
+  audience: z.string().optional(),
+  scope: z.string().optional(),
+  status: z.enum(['active', 'revoked', 'expired']),
+  parent: z.strictObject({ jti: z.string(), issuer: z.enum(['mandate', 'external']) }).optional(),
+  allowed_by: basis,
+  event_id: z.string(),
+  trail: trailPosition,
+}).meta({ id: 'TraceHop' });
+
+export const auditTraceView = z.strictObject({
+  token: hop,
+  chain: z.array(hop).describe('from the token back to the root, the token first'),
+  origin: z.looseObject({ type: z.enum(['delegation', 'approval', 'client_credentials', 'subject_token']) })
+    .describe('what allowed the root hop: the delegation (with its record) or the approval (consent: the delegation it created)'),
+  subject: z.strictObject({ iss: z.string(), sub: z.string(), user: z.strictObject({ id: z.string(), name: z.string(), status: z.string() }).optional() }),
+}).meta({ id: 'AuditTrace' });

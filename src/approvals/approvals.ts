@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { AuditInput, AuditLog } from '../audit/audit.js';
+import type { AuditInput, AuditTrail } from '../audit/trail.js';
 import type { Policy } from '../config/policy-schema.js';
 import { MandateError } from '../errors.js';
 import { bindingKey } from '../exchange/checks.js';
@@ -81,7 +81,7 @@ export interface ApprovalsDeps {
   webauthn: WebAuthn;
   minter: Minter;
   records: TokenRecords;
-  audit: AuditLog;
+  audit: AuditTrail;
   logger: Logger;
   notify?: Notifier;
   rememberDpopJti: (jkt: string, jti: string, ttlSeconds: number) => Promise<boolean>;
@@ -124,14 +124,13 @@ export class Approvals {
     };
     const approval: ApprovalRecord = { ...draft, hash: approvalHash(draft) };
     const keep = ttl + KEEP_AFTER_EXPIRY_SECONDS;
-    const { event, ops } = this.#d.audit.prepare(this.#event(approval, 'approval.requested', input.requestId));
     // The record first: the index and the audit event never point at a missing record.
-    await this.#d.store.writeBatch([
-      { op: 'set', key: approvalKey(id), value: JSON.stringify(approval), ttlSeconds: keep },
-      { op: 'addToSet', key: approvalIndexKey(), member: id, ttlSeconds: keep },
-      ...ops,
-    ]);
-    this.#d.audit.logged(event);
+    await this.#d.audit.record(this.#event(approval, 'approval.requested', input.requestId), {
+      with: [
+        { op: 'set', key: approvalKey(id), value: JSON.stringify(approval), ttlSeconds: keep },
+        { op: 'addToSet', key: approvalIndexKey(), member: id, ttlSeconds: keep },
+      ],
+    });
     if (this.#d.notify) void this.#d.notify(noticeOf(approval, this.uriOf(id))).catch(() => undefined);
     return { approval, answer: { auth_req_id: `${id}.${secret}`, expires_in: ttl, interval: approval.interval, approval_uri: this.uriOf(id) } };
   }
@@ -279,7 +278,6 @@ export class Approvals {
       const jkt = await bindingKey(input.dpopProofs, agent, bound, this.#d, now);
       const ttl = must(decideLifetime({ now, ...plan.lifetime, subjectExp: plan.lifetime.subjectExp ?? now + MAX_TOKEN_TTL }));
       const scope = claimed.scopes.join(' ');
-      let events: ReturnType<AuditLog['prepare']>['event'][] = [];
       const minted = await this.#d.minter.mint({
         clientId: claimed.client_id, sub: plan.sub, aud: claimed.audience, scope, ttlSeconds: ttl, grantType: plan.grant_type,
         ...(plan.parent_jti !== undefined ? { parentJti: plan.parent_jti } : {}),
@@ -291,13 +289,10 @@ export class Approvals {
           ...(plan.sub_iss !== undefined ? { sub_iss: plan.sub_iss } : {}),
           approval_id: claimed.id, acr: APPROVAL_ACR, amr: claimed.amr ?? approvalAmr(false), auth_time: claimed.auth_time ?? claimed.decided_at ?? now,
         },
-      }, (record) => {
-        const issued = this.#d.audit.prepare({ ...this.#event(claimed, 'token.issued', input.requestId), jti: record.jti, ...(delegationId ? { delegation_id: delegationId } : {}) });
-        const redeemed = this.#d.audit.prepare({ ...this.#event(claimed, 'approval.redeemed', input.requestId), jti: record.jti });
-        events = [issued.event, redeemed.event];
-        return [...issued.ops, ...redeemed.ops];
-      });
-      for (const event of events) this.#d.audit.logged(event);
+      }, (record) => [
+        { ...this.#event(claimed, 'token.issued', input.requestId), jti: record.jti, ...(delegationId ? { delegation_id: delegationId } : {}) },
+        { ...this.#event(claimed, 'approval.redeemed', input.requestId), jti: record.jti },
+      ]);
       // Best effort: the record already says redeemed; the jti helps the admin API and the trail.
       await store.compareAndSet(approvalKey(claimed.id), JSON.stringify(claimed), JSON.stringify({ ...claimed, jti: minted.record.jti })).catch(() => false);
       return { access_token: minted.accessToken, issued_token_type: plan.token_type, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: minted.expiresIn, scope };
@@ -332,8 +327,7 @@ export class Approvals {
     if (this.stateOf(approval) !== 'expired' || approval.expiry_audited) return;
     const outcome = await this.#d.store.setJsonFieldIfAbsent(approvalKey(approval.id), 'expiry_audited', true).catch(() => 'missing' as const);
     if (outcome !== 'set') return;
-    const { event, ops } = this.#d.audit.prepare({ ...this.#event(approval, 'approval.expired'), outcome: 'failure', reason: 'not decided in time' });
-    await this.#d.store.writeBatch(ops).then(() => this.#d.audit.logged(event), () => undefined);
+    await this.#d.audit.recordBestEffort({ ...this.#event(approval, 'approval.expired'), outcome: 'failure', reason: 'not decided in time' });
   }
 
   /** Records the expiry of every pending request past its time (run by the periodic sweep). */
@@ -362,16 +356,14 @@ export class Approvals {
     return {
       type, outcome: failure ? 'failure' : 'success', approval_id: approval.id, client_id: approval.client_id, subject: approval.subject,
       actors: actorIds(approval.issue.act), audience: approval.audience, scope: approval.scopes.join(' '), approver: approval.approver,
-      ...(approval.issue.parent_jti !== undefined ? { parent_jti: approval.issue.parent_jti } : {}),
+      ...(approval.issue.subject_jti ?? approval.issue.parent_jti ? { parent_jti: approval.issue.subject_jti ?? approval.issue.parent_jti } : {}),
       ...(delegationId !== undefined ? { delegation_id: delegationId } : {}),
       ...(requestId !== undefined ? { request_id: requestId } : {}),
     };
   }
 
   async #record(approval: ApprovalRecord, type: string, requestId?: string): Promise<void> {
-    const { event, ops } = this.#d.audit.prepare(this.#event(approval, type, requestId));
-    await this.#d.store.writeBatch(ops);
-    this.#d.audit.logged(event);
+    await this.#d.audit.record(this.#event(approval, type, requestId));
   }
 
   async #read(id: string): Promise<{ raw: string; record: ApprovalRecord } | undefined> {

@@ -21,8 +21,10 @@ export interface IssuePlan {
   sub: string;
   sub_iss?: string;
   act: ActClaim;
-  /** The subject token (token exchange): it must still be active at redemption. */
+  /** The subject token (token exchange) when Mandate issued it: it must still be active at redemption. */
   parent_jti?: string;
+  /** The subject token's jti whoever issued it (the IdP's for a first hop): the audit trail's `parent_jti`. */
+  subject_jti?: string;
   /** The standing delegation the request relied on: it must still be active at redemption. */
   delegation_id?: string;
   /** Key the token is bound to (RFC 9449): the poll must prove possession of it. */

@@ -22,6 +22,8 @@ export interface Env {
   production: boolean;
   /** LOG_LEVEL: pino level (default info). */
   logLevel: string;
+  /** MANDATE_BENCH_SKIP_AUDIT=1: `npm run bench` only; audit events are not stored. Refused in production. */
+  benchSkipAudit: boolean;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -83,11 +85,15 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
     workers: integer(env, 'MANDATE_WORKERS', 1, 1, 64),
     production,
     logLevel,
+    benchSkipAudit: env.MANDATE_BENCH_SKIP_AUDIT === '1',
   };
 
   if (production) {
     if (!redisUrl) {
       throw new ConfigError('REDIS_URL is unset: NODE_ENV=production needs Redis (the embedded store lives in one process and is lost on restart)');
+    }
+    if (parsed.benchSkipAudit) {
+      throw new ConfigError('MANDATE_BENCH_SKIP_AUDIT=1 turns off the audit trail for benchmarks: it is refused when NODE_ENV=production');
     }
     if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
       fail('MANDATE_ISSUER', issuer, 'an https: URL when NODE_ENV=production (http: is only allowed for localhost)');

@@ -129,6 +129,12 @@ const governance = z.strictObject({
   sweep_interval_seconds: z.number().int().min(5).max(86400).default(60).describe('how often the lifecycle sweep runs (expiry, orphans, overdue reviews)'),
 });
 
+const audit = z.strictObject({
+  retention_days: z.number().int().min(1).max(3650).default(400).describe('events older than this are removed (behind a signed anchor, so the rest still verifies)'),
+  max_events_per_writer: z.number().int().min(1000).optional().describe('keep at most this many events per writer (process); default: no limit'),
+  checkpoint_interval_seconds: z.number().int().min(5).max(3600).default(60).describe('how often each writer signs a checkpoint of every chain\'s end'),
+});
+
 const DEFAULT_TIERS = {
   1: { max_token_ttl: 300, approval: 'always', review_interval_days: 30 },
   2: { max_token_ttl: 600, approval: 'high_risk', review_interval_days: 90 },
@@ -151,6 +157,7 @@ export const policySchema = z.strictObject({
   delegations: z.array(delegation).default([]).describe('standing permissions subject → agent'),
   redis: redis.default({ key_prefix: '' }).describe('Redis topology beyond REDIS_URL'),
   governance: governance.default({ suspend_overdue: false, sweep_interval_seconds: 60 }).describe('agent lifecycle rules'),
+  audit: audit.default({ retention_days: 400, checkpoint_interval_seconds: 60 }).describe('audit trail retention and checkpoints'),
 });
 
 export type Policy = z.infer<typeof policySchema>;

@@ -1,5 +1,5 @@
 import { ApprovalPending, type Approvals } from '../approvals/approvals.js';
-import type { AuditInput, AuditLog } from '../audit/audit.js';
+import type { AuditInput, AuditTrail } from '../audit/trail.js';
 import type { Policy } from '../config/policy-schema.js';
 import { MandateError } from '../errors.js';
 import { buildAct, actorIds } from '../policy/act.js';
@@ -31,7 +31,7 @@ export interface ExchangeDeps {
   records: TokenRecords;
   store: Store;
   minter: Minter;
-  audit: AuditLog;
+  audit: AuditTrail;
   /** Records agents named in `act` chains that are not registered or may not be used. */
   shadow?: ShadowAgents;
   /** Human approvals (SPEC section 6); without it a request that needs one is refused. */
@@ -80,10 +80,8 @@ const BLOCKED_REASONS = new Set(['unknown_agent', 'agent_suspended', 'agent_reti
 async function recordRefusal(deps: ExchangeDeps, audit: AuditInput, err: MandateError): Promise<void> {
   const reason = err instanceof ExchangeRefused ? err.reason : err.error;
   const type = BLOCKED_REASONS.has(reason) ? 'agent.blocked' : audit.type;
-  const { event, ops } = deps.audit.prepare({ ...audit, type, reason });
   // Best effort: a refusal must not turn into a 500 because the store is also down.
-  await deps.store.writeBatch(ops).catch(() => undefined);
-  deps.audit.logged(event);
+  await deps.audit.recordBestEffort({ ...audit, type, reason });
 }
 
 async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: AuditInput): Promise<ExchangeResponse> {
@@ -160,7 +158,8 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
       scopes, audience: targetId(target), ...(details ? { authorization_details: details } : {}),
       issue: {
         grant_type: TOKEN_EXCHANGE, token_type: request.requestedTokenType, sub, ...(subIss ? { sub_iss: subIss } : {}), act,
-        ...(subject.mandateIssued && subject.jti ? { parent_jti: subject.jti } : {}), ...(delegation ? { delegation_id: delegation.id } : {}),
+        ...(subject.mandateIssued && subject.jti ? { parent_jti: subject.jti } : {}), ...(subject.jti ? { subject_jti: subject.jti } : {}),
+        ...(delegation ? { delegation_id: delegation.id } : {}),
         ...(jkt ? { cnf_jkt: jkt } : {}), lifetime,
       },
       ...(input.requestId ? { requestId: input.requestId } : {}),
@@ -169,18 +168,12 @@ async function decideAndIssue(input: ExchangeInput, deps: ExchangeDeps, audit: A
   }
   const scope = scopes.join(' ');
   const claims = { act, ...(details ? { authorization_details: details } : {}), ...(jkt ? { cnf: { jkt } } : {}), ...(subIss ? { sub_iss: subIss } : {}) };
-  let issued: ReturnType<AuditLog['prepare']>['event'] | undefined;
   const minted = await deps.minter.mint({
     clientId: agent.id, sub, aud: targetId(target), scope, ttlSeconds: ttl, grantType: TOKEN_EXCHANGE,
     ...(subject.mandateIssued && subject.jti ? { parentJti: subject.jti } : {}),
     ...(delegation ? { delegationId: delegation.id } : {}),
     extraClaims: claims,
-  }, (record) => {
-    const prepared = deps.audit.prepare({ ...audit, type: 'token.issued', outcome: 'success', jti: record.jti });
-    issued = prepared.event;
-    return prepared.ops;
-  });
-  if (issued) deps.audit.logged(issued);
+  }, (record) => [{ ...audit, type: 'token.issued', outcome: 'success', jti: record.jti }]);
 
   return {
     access_token: minted.accessToken,

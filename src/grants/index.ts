@@ -2,6 +2,7 @@ import type { Provider } from 'oidc-provider';
 import type { Counter } from 'prom-client';
 
 import type { Approvals } from '../approvals/approvals.js';
+import type { AuditTrail } from '../audit/trail.js';
 import type { BackchannelDeps } from '../approvals/backchannel.js';
 import type { ExchangeDeps } from '../exchange/exchange.js';
 import type { Registry } from '../registry/registry.js';
@@ -12,6 +13,8 @@ import * as tokenExchange from './token-exchange.js';
 
 /** What every grant handler may use. */
 export interface GrantDeps {
+  issuer: string;
+  audit: AuditTrail;
   registry: Registry;
   minter: Minter;
   exchange: ExchangeDeps;

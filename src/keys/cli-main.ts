@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { generateAuditKey } from '../audit/audit-keys.js';
 import { errorMessage } from './key-file.js';
 import { generateKey, isSigningAlg, listKeys, rotateKeys, SIGNING_ALGS } from './keystore.js';
 import type { KeyInfo, SigningAlg } from './keystore.js';
@@ -6,7 +7,7 @@ import type { KeyInfo, SigningAlg } from './keystore.js';
 /** 900 s longest token lifetime + 60 s clock skew: how long a retired key must stay published. */
 export const DEFAULT_RETENTION_SECONDS = 960;
 
-export const USAGE = `usage: npm run keys -- generate|rotate|list [--alg ${SIGNING_ALGS.join('|')}] [--dir keys] [--retention seconds] [--bits 2048|3072]`;
+export const USAGE = `usage: npm run keys -- generate|rotate|list|audit-key [--alg ${SIGNING_ALGS.join('|')}] [--dir keys] [--retention seconds] [--bits 2048|3072]`;
 
 export interface CliIo {
   stdout: { write(text: string): unknown };
@@ -15,7 +16,7 @@ export interface CliIo {
 }
 
 interface CliCommand {
-  command: 'generate' | 'rotate' | 'list';
+  command: 'generate' | 'rotate' | 'list' | 'audit-key';
   dir: string;
   alg: SigningAlg;
   retentionSeconds: number;
@@ -40,7 +41,7 @@ function parseFlags(argv: readonly string[]) {
 function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
   const { positionals, values } = parseFlags(argv);
   const [command, ...extra] = positionals;
-  if (command !== 'generate' && command !== 'rotate' && command !== 'list') {
+  if (command !== 'generate' && command !== 'rotate' && command !== 'list' && command !== 'audit-key') {
     throw new UsageError(command === undefined ? 'missing command' : `unknown command "${command}"`);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
@@ -67,6 +68,15 @@ async function execute(cmd: CliCommand, io: CliIo): Promise<void> {
     case 'generate': {
       const key = await generateKey(cmd.dir, cmd.alg, { modulusLength: cmd.modulusLength });
       io.stdout.write(`generated ${key.alg} key ${key.kid} in ${cmd.dir}\n`);
+      // The audit trail's key lives beside the signing keys; a folder set up here has one.
+      const audit = await generateAuditKey(cmd.dir, { onlyIfNone: true });
+      if (audit) io.stdout.write(`generated audit key ${audit.kid} in ${cmd.dir}/audit\n`);
+      return;
+    }
+    case 'audit-key': {
+      // A new key seals from the next start on; the old ones stay to verify what they sealed.
+      const audit = (await generateAuditKey(cmd.dir))!;
+      io.stdout.write(`generated audit key ${audit.kid} in ${cmd.dir}/audit (restart the servers to seal with it; keep the old ones)\n`);
       return;
     }
     case 'rotate': {

@@ -2,6 +2,7 @@ import { exportJWK } from 'jose';
 import Provider, { type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 
 import { invalidRequest } from '../errors.js';
+import { actorIds } from '../policy/act.js';
 import { grantTypes, registerGrants, type GrantDeps } from '../grants/index.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { ClientEntry, Registry } from '../registry/registry.js';
@@ -55,6 +56,12 @@ async function introspectionAllowed(registry: Registry, clientId: string, token:
   return caller?.resourceServer !== undefined && caller.resourceServer === token.aud;
 }
 
+/** The request id of the request oidc-provider is serving (its context is in AsyncLocalStorage). */
+function requestIdOf(ctx: KoaContextWithOIDC | undefined): { request_id?: string } {
+  const id = ctx?.state?.requestId as unknown;
+  return typeof id === 'string' ? { request_id: id } : {};
+}
+
 /** oidc-provider's own CIBA hooks: never reached, since Mandate serves the backchannel endpoint itself. */
 async function notOurs(): Promise<never> {
   throw invalidRequest('this endpoint is served by Mandate\'s backchannel route');
@@ -76,8 +83,18 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
         if (!records.isActive(record) || !(await deps.usableClient(record.client_id))) return undefined;
         return accessTokenPayload(record);
       },
+      /** RFC 7009 revocation (the client's own token): the token and everything minted from it. */
       async destroy(jti) {
-        await records.revoke(jti);
+        const record = await records.get(jti);
+        const revoked = await records.revoke(jti);
+        if (revoked.length === 0 || !record) return;
+        await deps.audit.record({
+          type: 'token.revoked', outcome: 'success', jti, client_id: record.client_id, subject: { iss: record.sub_iss ?? deps.issuer, sub: record.sub },
+          ...(record.act ? { actors: actorIds(record.act) } : {}), audience: record.aud, scope: record.scope,
+          ...(record.parent_jti ? { parent_jti: record.parent_jti } : {}),
+          reason: revoked.length === 1 ? 'revoked by its client' : `revoked by its client, with ${revoked.length - 1} token(s) minted from it`,
+          ...requestIdOf(Provider.ctx),
+        });
       },
     },
   });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { AuditInput, AuditLog } from '../audit/audit.js';
+import type { AuditInput, AuditTrail } from '../audit/trail.js';
 import type { ClientAuth, Policy } from '../config/policy-schema.js';
 import type { Logger } from '../log.js';
 import { agentDelegationsKey, lockKey, userAgentsKey } from '../store/keys.js';
@@ -63,7 +63,7 @@ export interface GovernanceDeps {
   registry: StoreRegistry;
   store: Store;
   records: TokenRecords;
-  audit: AuditLog;
+  audit: AuditTrail;
   policy: Policy;
   logger: Logger;
   /** Epoch milliseconds. */
@@ -87,7 +87,7 @@ export class Governance {
   readonly #registry: StoreRegistry;
   readonly #store: Store;
   readonly #records: TokenRecords;
-  readonly #audit: AuditLog;
+  readonly #audit: AuditTrail;
   readonly #policy: Policy;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -501,15 +501,10 @@ export class Governance {
 
   /**
    * Stores and logs one audit event. The change it describes is already made; if the store
-   * fails now the event still reaches the log, and the caller sees the store error.
+   * fails now, the caller sees the store error (503) and the log says which event was not stored.
    */
   async #record(input: Omit<AuditInput, 'outcome'>, context: ChangeContext): Promise<void> {
-    const { event, ops } = this.#audit.prepare({ outcome: 'success', ...input, ...(context.requestId ? { request_id: context.requestId } : {}) });
-    try {
-      await this.#store.writeBatch(ops);
-    } finally {
-      this.#audit.logged(event);
-    }
+    await this.#audit.record({ outcome: 'success', ...input, ...(context.requestId ? { request_id: context.requestId } : {}) });
   }
 }
 

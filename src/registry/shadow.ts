@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import type { AuditLog } from '../audit/audit.js';
+import type { AuditTrail } from '../audit/trail.js';
 import type { Logger } from '../log.js';
 import { shadowAgentKey, shadowAuditedKey, shadowIndexKey } from '../store/keys.js';
 import type { Store } from '../store/store.js';
@@ -43,7 +43,7 @@ const UNKNOWN_REASONS = new Set(['unknown_agent', 'unregistered_actor']);
 
 export interface ShadowAgentsDeps {
   store: Store;
-  audit: AuditLog;
+  audit: AuditTrail;
   logger: Logger;
   onSighting?: (reason: string) => void;
   now?: () => number;
@@ -99,15 +99,13 @@ export class ShadowAgents {
       if (await store.compareAndSet(key, raw, JSON.stringify(next))) break;
     }
     if (await store.set(`${shadowAuditedKey(digest)}:${sighting.reason}`, '1', { ttlSeconds: AUDIT_EVERY_SECONDS, onlyIfAbsent: true })) {
-      const { event, ops } = this.#deps.audit.prepare({
+      await this.#deps.audit.record({
         type: UNKNOWN_REASONS.has(sighting.reason) ? 'shadow_agent.sighted' : 'agent.blocked',
         outcome: 'failure',
         reason: sighting.reason,
         client_id: sighting.clientId,
         ...(sighting.requestId ? { request_id: sighting.requestId } : {}),
       });
-      await store.writeBatch(ops);
-      this.#deps.audit.logged(event);
     }
   }
 

@@ -76,11 +76,6 @@ export function dpopProofKey(jkt: string, jti: string): string {
   return `${KEY_PREFIX}dpop:${tag(jkt)}:${jti}`;
 }
 
-/** `mandate:audit:{<id>}` — one audit event (JSON), kept for the retention period. */
-export function auditEventKey(id: string): string {
-  return `${KEY_PREFIX}audit:${tag(id)}`;
-}
-
 /*
  * The registry: agents, users and delegations created by the admin API or loaded from the policy
  * file. These records are durable (no TTL): a retired agent's record stays as a tombstone so its
@@ -190,4 +185,32 @@ export function enrollmentKey(digest: string): string {
 /** `mandate:webauthn:challenge:{<challenge>}` — an outstanding WebAuthn challenge (JSON), ≤ 5 minutes, single use. */
 export function challengeKey(challenge: string): string {
   return `${KEY_PREFIX}webauthn:challenge:${tag(challenge)}`;
+}
+
+/**
+ * `mandate:audit:{<writer>}` — one writer's audit chain (a Redis Stream; entry id `<position>-0`,
+ * fields `h` link and `b` body). Durable; trimmed by retention behind an anchor.
+ */
+export function auditChainKey(writer: string): string {
+  return `${KEY_PREFIX}audit:${tag(writer)}`;
+}
+
+/** `mandate:audit:{<writer>}:anchor` — signed record of where retention cut that chain. */
+export function auditAnchorKey(writer: string): string {
+  return `${auditChainKey(writer)}:anchor`;
+}
+
+/** `mandate:audit:{writers}` — set of every writer id that has a chain. */
+export function auditWritersKey(): string {
+  return `${KEY_PREFIX}audit:{writers}`;
+}
+
+/** `mandate:audit:{checkpoints}` — set of signed checkpoints (the end of every chain at a time). */
+export function auditCheckpointsKey(): string {
+  return `${KEY_PREFIX}audit:{checkpoints}`;
+}
+
+/** `mandate:audit:token:{<jti>}` — `<writer> <position>` of a token's `token.issued` event (trace). */
+export function auditTokenKey(jti: string): string {
+  return `${KEY_PREFIX}audit:token:${tag(jti)}`;
 }

@@ -1,4 +1,5 @@
-import type { JsonScalar, SetOptions, Store, Ttl, WriteOp } from './store.js';
+import { LogConflictError } from '../errors.js';
+import type { JsonScalar, LogEntry, SetOptions, Store, Ttl, WriteOp } from './store.js';
 
 /**
  * The embedded store: everything in one Map, for a single process (`REDIS_URL` unset).
@@ -34,6 +35,28 @@ export class MemoryStore implements Store {
     if (options.onlyIfAbsent && this.#live(key)) return false;
     this.#entries.set(key, { kind: 'string', value, expiresAt });
     return true;
+  }
+
+  async readLog(key: string, options: { after?: number; count: number }): Promise<LogEntry[]> {
+    const entries = this.#log(key)?.entries ?? [];
+    const after = options.after ?? 0;
+    let start = 0;
+    while (start < entries.length && entries[start]!.position <= after) start += 1;
+    return entries.slice(start, start + options.count).map((entry) => ({ ...entry }));
+  }
+
+  async lastLogEntry(key: string): Promise<LogEntry | null> {
+    const last = this.#log(key)?.entries.at(-1);
+    return last ? { ...last } : null;
+  }
+
+  async trimLog(key: string, keepFrom: number): Promise<number> {
+    const log = this.#log(key);
+    if (!log) return 0;
+    const before = log.entries.length;
+    log.entries = log.entries.filter((entry) => entry.position >= keepFrom);
+    if (log.entries.length === 0) this.#entries.delete(key);
+    return before - log.entries.length;
   }
 
   async compareAndSet(key: string, expected: string, value: string): Promise<boolean> {
@@ -73,6 +96,10 @@ export class MemoryStore implements Store {
   }
 
   async addToSet(key: string, member: string, ttlSeconds: Ttl): Promise<void> {
+    this.#addToSet(key, member, ttlSeconds);
+  }
+
+  #addToSet(key: string, member: string, ttlSeconds: Ttl): void {
     const expiresAt = this.#expiresAt(ttlSeconds);
     const entry = this.#set(key);
     if (!entry) {
@@ -83,11 +110,25 @@ export class MemoryStore implements Store {
     entry.expiresAt = Math.max(entry.expiresAt, expiresAt);
   }
 
+  /**
+   * Applies the writes in order without yielding, so batches never interleave (Redis runs one
+   * connection's pipelines in the order they were sent, which the audit trail relies on).
+   */
   async writeBatch(ops: readonly WriteOp[]): Promise<void> {
     for (const op of ops) {
-      if (op.op === 'set') await this.set(op.key, op.value, { ttlSeconds: op.ttlSeconds });
-      else await this.addToSet(op.key, op.member, op.ttlSeconds);
+      if (op.op === 'set') this.#entries.set(op.key, { kind: 'string', value: op.value, expiresAt: this.#expiresAt(op.ttlSeconds) });
+      else if (op.op === 'addToSet') this.#addToSet(op.key, op.member, op.ttlSeconds);
+      else this.#append(op);
     }
+  }
+
+  #append(op: Extract<WriteOp, { op: 'append' }>): void {
+    const log = this.#log(op.key);
+    const last = log?.entries.at(-1);
+    if (last && (last.link !== op.prev || last.position >= op.position)) throw new LogConflictError();
+    const entry = { position: op.position, link: op.link, body: op.body };
+    if (log) log.entries.push(entry);
+    else this.#entries.set(op.key, { kind: 'log', entries: [entry], expiresAt: Infinity });
   }
 
   async removeFromSet(key: string, member: string): Promise<void> {
@@ -159,6 +200,12 @@ export class MemoryStore implements Store {
     return entry;
   }
 
+  #log(key: string): LogEntries | undefined {
+    const entry = this.#live(key);
+    if (entry && entry.kind !== 'log') throw wrongType(key);
+    return entry;
+  }
+
   #expiresAt(ttlSeconds: Ttl): number {
     if (ttlSeconds === null) return Infinity;
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
@@ -189,7 +236,14 @@ interface SetEntry {
   expiresAt: number;
 }
 
-type Entry = StringEntry | SetEntry;
+/** A log (a Redis Stream): durable, trimmed by its owner. */
+interface LogEntries {
+  kind: 'log';
+  entries: LogEntry[];
+  expiresAt: number;
+}
+
+type Entry = StringEntry | SetEntry | LogEntries;
 
 /** Using a key as two types is a programming error (Redis answers WRONGTYPE), never data. */
 function wrongType(key: string): TypeError {

@@ -1,7 +1,7 @@
 import type { Cluster, Redis, Result } from 'ioredis';
-import { StoreUnavailableError } from '../errors.js';
+import { LogConflictError, StoreUnavailableError } from '../errors.js';
 import { buildClient, DEFAULT_CONNECT_TIMEOUT_MS, firstConnection, type RedisStoreOptions } from './redis-connect.js';
-import type { JsonScalar, SetOptions, Store, Ttl, WriteOp } from './store.js';
+import type { JsonScalar, LogEntry, SetOptions, Store, Ttl, WriteOp } from './store.js';
 
 export type { RedisStoreOptions } from './redis-connect.js';
 
@@ -87,6 +87,12 @@ export class RedisStore implements Store {
     if (ops.length === 0) return;
     const pipeline = this.#client.pipeline();
     for (const op of ops) {
+      if (op.op === 'append') {
+        // EVAL, not EVALSHA: a NOSCRIPT retry would be sent after later commands, and appends
+        // must reach Redis in the order they were made.
+        pipeline.eval(APPEND, 1, op.key, String(op.position), op.prev, op.link, op.body);
+        continue;
+      }
       assertTtl(op.ttlSeconds);
       if (op.op === 'addToSet') pipeline[ADD_TO_SET_COMMAND](op.key, op.member, op.ttlSeconds ?? 0);
       else if (op.ttlSeconds === null) pipeline.set(op.key, op.value);
@@ -98,6 +104,21 @@ export class RedisStore implements Store {
 
   setMembers(key: string): Promise<string[]> {
     return this.#run(() => this.#client.smembers(key));
+  }
+
+  async readLog(key: string, options: { after?: number; count: number }): Promise<LogEntry[]> {
+    const start = options.after === undefined ? '-' : `(${options.after}-0`;
+    const reply = await this.#run(() => this.#client.xrange(key, start, '+', 'COUNT', options.count));
+    return reply.map(logEntry);
+  }
+
+  async lastLogEntry(key: string): Promise<LogEntry | null> {
+    const [last] = await this.#run(() => this.#client.xrevrange(key, '+', '-', 'COUNT', 1));
+    return last ? logEntry(last) : null;
+  }
+
+  trimLog(key: string, keepFrom: number): Promise<number> {
+    return this.#run(() => this.#client.xtrim(key, 'MINID', `${keepFrom}-0`));
   }
 
   async increment(key: string, ttlSeconds: number): Promise<number> {
@@ -160,6 +181,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
 function toStoreError(error: unknown): Error {
   if (error instanceof StoreUnavailableError || error instanceof TypeError) return error;
   const message = error instanceof Error ? error.message : String(error);
+  if (message.startsWith('MANDATE_LOG_CONFLICT')) return new LogConflictError();
   if (message.startsWith('WRONGTYPE') || message.startsWith('ERR value is not an integer')) {
     return new TypeError(message);
   }
@@ -174,6 +196,37 @@ function assertTtl(ttlSeconds: Ttl): void {
     throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
   }
 }
+
+/** A stream entry `[id, [field, value, ...]]` as a LogEntry: position from the id, `h` link, `b` body. */
+function logEntry([id, fields]: [string, string[]]): LogEntry {
+  const entry: LogEntry = { position: Number.parseInt(id, 10), link: '', body: '' };
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'h') entry.link = fields[i + 1]!;
+    else if (fields[i] === 'b') entry.body = fields[i + 1]!;
+  }
+  return entry;
+}
+
+/**
+ * KEYS[1] is a stream; ARGV: position, expected link of the newest entry, link, body. Appends
+ * entry `<position>-0` {h: link, b: body} only if the stream is empty or its newest entry's link is
+ * ARGV[2] (XADD itself refuses a position that is not higher). Both refusals are an error reply,
+ * which fails the batch like an outage: the token that depended on it is not returned.
+ */
+const APPEND = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local fields = last[1][2]
+  local link = nil
+  for i = 1, #fields, 2 do
+    if fields[i] == 'h' then link = fields[i + 1] end
+  end
+  if link ~= ARGV[2] then return redis.error_reply('MANDATE_LOG_CONFLICT the log moved') end
+end
+local ok = redis.pcall('XADD', KEYS[1], ARGV[1] .. '-0', 'h', ARGV[3], 'b', ARGV[4])
+if type(ok) == 'table' and ok.err then return redis.error_reply('MANDATE_LOG_CONFLICT ' .. ok.err) end
+return ok
+`;
 
 const SET_JSON_FIELD_COMMAND = 'mandateSetJsonFieldIfAbsent';
 

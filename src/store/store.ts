@@ -61,6 +61,18 @@ export interface Store {
   /** Members of a set (empty when missing). */
   setMembers(key: string): Promise<string[]>;
 
+  /**
+   * Entries of the append-only log at `key` (a Redis Stream), oldest first: those after position
+   * `after` (exclusive; from the start when omitted), at most `count`. Empty when missing.
+   */
+  readLog(key: string, options: { after?: number; count: number }): Promise<LogEntry[]>;
+
+  /** The newest entry of a log, or null when it is empty or missing. */
+  lastLogEntry(key: string): Promise<LogEntry | null>;
+
+  /** Removes the entries before position `keepFrom` (retention); returns how many went. */
+  trimLog(key: string, keepFrom: number): Promise<number>;
+
   /** Increments a counter; `ttlSeconds` applies when the counter is created. */
   increment(key: string, ttlSeconds: number): Promise<number>;
 
@@ -76,10 +88,24 @@ export type JsonScalar = string | number | boolean;
 /** Seconds to live (a positive integer), or null for a durable key that never expires. */
 export type Ttl = number | null;
 
-/** One write of `writeBatch`: `set` as `set()` without onlyIfAbsent, `addToSet` as `addToSet()`. */
+/**
+ * One write of `writeBatch`: `set` as `set()` without onlyIfAbsent, `addToSet` as `addToSet()`,
+ * and `append`, which adds an entry at position `position` to the log at `key` only if the log is
+ * empty or its newest entry has link `prev` and a lower position. Otherwise the batch rejects with
+ * `LogConflictError`: two appends that disagree about the log's end never both land, so a chain
+ * of links in a log stays unbroken however writes fail.
+ */
 export type WriteOp =
   | { op: 'set'; key: string; value: string; ttlSeconds: Ttl }
-  | { op: 'addToSet'; key: string; member: string; ttlSeconds: Ttl };
+  | { op: 'addToSet'; key: string; member: string; ttlSeconds: Ttl }
+  | { op: 'append'; key: string; position: number; prev: string; link: string; body: string };
+
+/** One entry of an append-only log: its position (strictly increasing), its link and its body. */
+export interface LogEntry {
+  position: number;
+  link: string;
+  body: string;
+}
 
 export interface SetOptions {
   ttlSeconds: Ttl;

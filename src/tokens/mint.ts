@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
+import type { AuditInput, AuditTrail } from '../audit/trail.js';
 import type { KeyStore } from '../keys/keystore.js';
-import type { WriteOp } from '../store/store.js';
 import type { TokenRecord, TokenRecords } from './records.js';
 import { signJws } from './sign.js';
 
@@ -30,20 +30,20 @@ export interface MintedToken {
 
 export interface Minter {
   /**
-   * `alsoWrite(jti)` gives writes that go in the same round trip as the record (the audit
-   * event): the token is returned only when all of them are stored.
+   * `events(record)` are the audit events of the issuance (at least `token.issued`): they are
+   * stored in the same round trip as the record, and the token is returned only when all of it is.
    */
-  mint(grant: TokenGrant, alsoWrite?: (record: TokenRecord) => readonly WriteOp[]): Promise<MintedToken>;
+  mint(grant: TokenGrant, events: (record: TokenRecord) => readonly AuditInput[]): Promise<MintedToken>;
 }
 
 /**
- * Signs with the current key and stores the record before returning: no token leaves Mandate
- * without its record (SPEC section 10). A store failure propagates (503 upstream).
+ * Signs with the current key and stores the record and its audit events before returning: no
+ * token leaves Mandate without both (SPEC section 10). A store failure propagates (503 upstream).
  */
-export function createMinter(deps: { issuer: string; keys: KeyStore; records: TokenRecords; now?: () => number }): Minter {
+export function createMinter(deps: { issuer: string; keys: KeyStore; records: TokenRecords; audit: AuditTrail; now?: () => number }): Minter {
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   return {
-    async mint(grant, alsoWrite) {
+    async mint(grant, events) {
       const iat = now();
       const exp = iat + grant.ttlSeconds;
       const jti = randomBytes(18).toString('base64url');
@@ -65,7 +65,7 @@ export function createMinter(deps: { issuer: string; keys: KeyStore; records: To
         ...grant.extraClaims, iss: deps.issuer, sub: grant.sub, aud: grant.aud, client_id: grant.clientId, scope: grant.scope, iat, exp, jti,
       };
       const accessToken = signJws({ typ: 'at+jwt', kid }, claims, alg, key);
-      await deps.records.put(record, alsoWrite?.(record));
+      await deps.audit.record(events(record), { with: deps.records.writes(record) });
       return { accessToken, record, expiresIn: grant.ttlSeconds };
     },
   };

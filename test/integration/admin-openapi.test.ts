@@ -179,6 +179,15 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
   const fillParams = (path: string, value: string): Record<string, string> =>
     Object.fromEntries([...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => [name!, value]));
 
+  /** Whether an operation answers 200 with a page (`items` and `next_cursor`), judged by its documented schema. */
+  const isList = (op: Operation): boolean => {
+    const schema = op.responses['200']?.content?.['application/json']?.schema;
+    const ref = typeof schema?.$ref === 'string' ? /^#\/components\/schemas\/(.+)$/.exec(schema.$ref)?.[1] : undefined;
+    const resolved = ref !== undefined ? doc.components.schemas[ref] : schema;
+    const properties = (resolved?.properties ?? {}) as Json;
+    return 'items' in properties && 'next_cursor' in properties;
+  };
+
   /** The approver's passkeys live here (a software authenticator: real WebAuthn bytes). */
   let authenticator: SoftAuthenticator;
 
@@ -258,6 +267,7 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining([
       '/admin/users', '/admin/users/{id}', '/admin/agents', '/admin/agents/{id}', '/admin/agents/{id}/secret', '/admin/agents/{id}/review',
       '/admin/reviews', '/admin/delegations', '/admin/delegations/{id}', '/admin/shadow-agents',
+      '/admin/audit', '/admin/audit/verify', '/admin/audit/trace/{jti}',
     ]));
   });
 
@@ -275,7 +285,9 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
       // {} is a valid body for every operation on a record (all its fields are optional).
       const body = op.requestBody ? { body: {}, bodySchema: 'valid' as const } : {};
       const bad = await call({ method, path, params: fillParams(path, 'not an id!'), paramSchema: 'invalid', ...body, status: 400 });
-      expect(bad.body).toMatchObject({ error: 'invalid_request', field: 'id' });
+      // The field named is the first path parameter (`id`, or `jti` for a token trace).
+      const firstParam = /\{(\w+)\}/.exec(path)![1];
+      expect(bad.body).toMatchObject({ error: 'invalid_request', field: firstParam });
       const missing = await call({ method, path, params: fillParams(path, 'no-such-record'), ...body, status: 404 });
       expect(missing.body).toMatchObject({ error: 'not_found' });
     }
@@ -283,10 +295,14 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
 
   it('every list operation pages with limit and cursor, and answers 400 for a bad limit or cursor', async () => {
     expect((await approvalsMade()).length).toBeGreaterThanOrEqual(3);
-    const lists = operations().filter((o) => o.method === 'GET' && !o.path.includes('{'));
-    expect(lists.map((o) => o.path).sort()).toEqual(['/admin/agents', '/admin/approvals', '/admin/delegations', '/admin/reviews', '/admin/shadow-agents', '/admin/users']);
+    const collections = operations().filter((o) => o.method === 'GET' && !o.path.includes('{'));
+    const lists = collections.filter((o) => isList(o.op));
+    expect(lists.map((o) => o.path).sort()).toEqual(['/admin/agents', '/admin/approvals', '/admin/audit', '/admin/delegations', '/admin/reviews', '/admin/shadow-agents', '/admin/users']);
+    // A GET without a path parameter that is not a list: the trail's verification (tested with the audit trail below).
+    expect(collections.filter((o) => !isList(o.op)).map((o) => o.path)).toEqual(['/admin/audit/verify']);
     for (const { path } of lists) {
-      const limit = path === '/admin/approvals' ? 2 : 1;
+      // Approval requests and audit events are several by now: two a page makes them page.
+      const limit = path === '/admin/approvals' || path === '/admin/audit' ? 2 : 1;
       let cursor: string | null = null;
       let pages = 0;
       do {
@@ -299,8 +315,8 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
         pages += 1;
       } while (cursor !== null && pages < 50);
       expect(cursor).toBeNull();
-      // Three or more approval requests at two a page: it really paged.
-      if (path === '/admin/approvals') expect(pages).toBeGreaterThanOrEqual(2);
+      // Three or more approval requests (and their audit events) at two a page: it really paged.
+      if (path === '/admin/approvals' || path === '/admin/audit') expect(pages).toBeGreaterThanOrEqual(2);
       for (const limit of ['0', '201', 'many']) {
         const res = await call({ method: 'GET', path, query: { limit }, querySchema: 'invalid', status: 400 });
         expect(res.body).toMatchObject({ error: 'invalid_request', field: 'limit' });
@@ -597,6 +613,62 @@ describe.each(STORE_KINDS)('admin API conforms to its OpenAPI document (%s store
     await call({ method: 'GET', path: '/admin/approvals/{id}', params: { id: third! }, status: 200 });
     await call({ method: 'GET', path: '/admin/approvals/{id}', params: { id: 'apr_AAAAAAAAAAAAAAAAAAAAAA' }, status: 404 });
     await call({ method: 'GET', path: '/admin/approvals/{id}', params: { id: 'apr_no/such' }, paramSchema: 'invalid', status: 400 });
+  });
+
+  it('audit trail: events by token, agent, type and time, verification, a token traced to its origin; 400s and 404', async () => {
+    const [first, second] = await approvalsMade();
+    const issued = await request(t.server).post('/token').auth('travel-app', secretOf('travel-app')).type('form')
+      .send({ grant_type: 'client_credentials', resource: TRAVEL, scope: 'trips:read' }).expect(200);
+    const jti = (JSON.parse(Buffer.from((issued.body as { access_token: string }).access_token.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+
+    const byToken = await call({ method: 'GET', path: '/admin/audit', query: { jti }, querySchema: 'valid', status: 200 });
+    expect(byToken.body).toEqual({
+      items: [expect.objectContaining({ type: 'token.issued', outcome: 'success', jti, client_id: 'travel-app', audience: TRAVEL, scope: 'trips:read', trail: expect.any(Object) })],
+      next_cursor: null,
+    });
+    const event = (byToken.body as { items: { id: string; time: string }[] }).items[0]!;
+    const requested = await call({ method: 'GET', path: '/admin/audit', query: { agent: 'oa-ciba', type: 'approval.*', limit: '200' }, querySchema: 'valid', status: 200 });
+    const approvalIds = (requested.body as { items: { type: string; approval_id: string }[] }).items.filter((e) => e.type === 'approval.requested').map((e) => e.approval_id);
+    expect(approvalIds.sort()).toEqual([first, second].sort());
+    // The token's event is at `since` (inclusive) and not before `until` (exclusive).
+    const at = await call({ method: 'GET', path: '/admin/audit', query: { since: event.time, type: 'token.issued', subject: 'travel-app' }, querySchema: 'valid', status: 200 });
+    expect((at.body as { items: { id: string }[] }).items.map((e) => e.id)).toContain(event.id);
+    const before = await call({ method: 'GET', path: '/admin/audit', query: { until: event.time, jti }, querySchema: 'valid', status: 200 });
+    expect(before.body).toEqual({ items: [], next_cursor: null });
+
+    const badQueries: [Record<string, string>, string][] = [
+      [{ since: 'yesterday' }, 'since'], [{ type: 'Token Issued' }, 'type'], [{ agent: 'not an id' }, 'agent'], [{ jti: 'has space' }, 'jti'], [{ subject: '' }, 'subject'],
+    ];
+    for (const [query, field] of badQueries) {
+      const res = await call({ method: 'GET', path: '/admin/audit', query, querySchema: 'invalid', status: 400 });
+      expect(res.body).toMatchObject({ error: 'invalid_request', field });
+    }
+    // Fit the documented parameters, refused by the route: an empty time range, a cursor that is no next_cursor.
+    const empty = await call({ method: 'GET', path: '/admin/audit', query: { since: event.time, until: event.time }, querySchema: 'valid', status: 400 });
+    expect(empty.body).toMatchObject({ error: 'invalid_request', field: 'until' });
+    const forged = await call({ method: 'GET', path: '/admin/audit', query: { cursor: 'AAAA' }, querySchema: 'valid', status: 400 });
+    expect(forged.body).toMatchObject({ error: 'invalid_request', field: 'cursor' });
+
+    const verified = await call({ method: 'GET', path: '/admin/audit/verify', status: 200 });
+    const all = await t.audit.list({ limit: 10_000 });
+    expect(verified.body).toEqual({
+      valid: true, checked: all.items.length, first_bad: null, checkpoints: 0,
+      chains: [{ writer: t.audit.writer, checked: all.items.length, last: all.items.length, valid: true }],
+    });
+
+    const traced = await call({ method: 'GET', path: '/admin/audit/trace/{jti}', params: { jti }, status: 200 });
+    expect(traced.body).toMatchObject({
+      token: { jti, client_id: 'travel-app', actors: [], audience: TRAVEL, scope: 'trips:read', status: 'active', allowed_by: { type: 'client_credentials', client_id: 'travel-app' }, event_id: event.id },
+      origin: { type: 'client_credentials', client_id: 'travel-app' },
+      subject: { iss: t.issuer, sub: 'travel-app' },
+    });
+    expect((traced.body as { chain: unknown[] }).chain).toEqual([(traced.body as { token: unknown }).token]);
+    const unknown = await call({ method: 'GET', path: '/admin/audit/trace/{jti}', params: { jti: 'AAAAAAAAAAAAAAAAAAAAAA' }, status: 404 });
+    expect(unknown.body).toMatchObject({ error: 'not_found' });
+    for (const bad of ['has space', 'x'.repeat(129), 'a.b']) {
+      const res = await call({ method: 'GET', path: '/admin/audit/trace/{jti}', params: { jti: bad }, paramSchema: 'invalid', status: 400 });
+      expect(res.body).toMatchObject({ error: 'invalid_request', field: 'jti' });
+    }
   });
 
   it('shadow agents: a sighting of an unknown client id is listed', async () => {

@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SignJWT, generateKeyPair } from 'jose';
 import request from 'supertest';
 
-import { createAuditLog } from '../../src/audit/audit.js';
+import { AuditKeys } from '../../src/audit/audit-keys.js';
+import { AuditTrail } from '../../src/audit/trail.js';
 import { createLogger } from '../../src/log.js';
 import { ShadowAgents, type ShadowRecord as ShadowItem } from '../../src/registry/shadow.js';
 import { ADMIN_TOKEN, makeStore, secretOf, startTestApp, STORE_KINDS, type TestApp } from '../support/app.js';
@@ -207,7 +209,7 @@ describe.each(STORE_KINDS)('ShadowAgents bounds (%s store)', (kind) => {
     const lines: string[] = [];
     const logger = createLogger('info', new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } }));
     const reasons: string[] = [];
-    const shadow = new ShadowAgents({ store, audit: createAuditLog(logger), logger, maxTracked: 3, onSighting: (reason) => reasons.push(reason) });
+    const shadow = new ShadowAgents({ store, audit: new AuditTrail({ store, logger, keys: new AuditKeys([{ kid: 'test', secret: randomBytes(32), created_at: new Date().toISOString() }]) }), logger, maxTracked: 3, onSighting: (reason) => reasons.push(reason) });
     const see = (clientId: string) => shadow.record({ clientId, reason: 'unknown_agent', endpoint: '/token', address: '127.0.0.1' });
     const counts = async () => Object.fromEntries((await shadow.list({ limit: 100 })).items.map((i) => [i.client_id, i.count]));
     return { store, shadow, see, counts, reasons, lines };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 import { generateKey } from '../../src/keys/keystore.js';
+import { generateAuditKey } from '../../src/audit/audit-keys.js';
 import { buildDist, runServer, startServer } from '../support/spawn.js';
 import { freePort, testRedisUrl } from '../support/redis.js';
 
@@ -16,6 +17,7 @@ describe('start-up refusals: one clear message, exit 1, no stack trace', () => {
     dir = await mkdtemp(join(tmpdir(), 'mandate-startup-'));
     keysDir = join(dir, 'keys');
     await generateKey(keysDir, 'ES256');
+    await generateAuditKey(keysDir);
   }, 120_000);
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -67,6 +69,21 @@ describe('start-up refusals: one clear message, exit 1, no stack trace', () => {
       NODE_ENV: 'production', REDIS_URL: testRedisUrl(), MANDATE_ISSUER: 'https://auth.example.com', MANDATE_KEYS_DIR: empty,
       TRAVEL_APP_SECRET: 'x'.repeat(32), TRAVEL_API_SECRET: 'y'.repeat(32), TRAVEL_AGENT_SECRET: 'z'.repeat(32),
     }, /no signing keys in .*empty-keys/);
+  });
+
+  it('production without an audit key in the keys folder', async () => {
+    const noAudit = join(dir, 'no-audit-keys');
+    await generateKey(noAudit, 'ES256');
+    await expectRefusal({
+      NODE_ENV: 'production', REDIS_URL: testRedisUrl(), MANDATE_ISSUER: 'https://auth.example.com', MANDATE_KEYS_DIR: noAudit,
+      TRAVEL_APP_SECRET: 'x'.repeat(32), TRAVEL_API_SECRET: 'y'.repeat(32), TRAVEL_AGENT_SECRET: 'z'.repeat(32),
+    }, /no audit key in .*no-audit-keys\/audit: run "npm run keys -- generate"/);
+  });
+
+  it('production refuses the benchmark switch that turns off audit storage', async () => {
+    await expectRefusal({
+      NODE_ENV: 'production', REDIS_URL: testRedisUrl(), MANDATE_ISSUER: 'https://auth.example.com', MANDATE_BENCH_SKIP_AUDIT: '1',
+    }, 'MANDATE_BENCH_SKIP_AUDIT=1 turns off the audit trail for benchmarks: it is refused when NODE_ENV=production');
   });
 
   it('production without a client secret in the environment', async () => {

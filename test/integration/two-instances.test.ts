@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 
 import { createApp } from '../../src/app.js';
+import { openAuditKeys } from '../../src/audit/audit-keys.js';
 import { parsePolicy } from '../../src/config/load.js';
 import { KeyStore } from '../../src/keys/keystore.js';
 import { createLogger } from '../../src/log.js';
@@ -200,7 +201,8 @@ async function startSharedPair(): Promise<{ a: SharedInstance; b: SharedInstance
       const store = await createRedisStore({ url: testRedisUrl(), keyPrefix });
       stores.push(store);
       const keys = await KeyStore.open(keysDir, { generateIfEmpty: true, retentionSeconds: 960 });
-      const mandate = await createApp({ issuer, policy, store, keys, secrets: resolveSecrets(policy, {}, false), logger: createLogger('info', sink), adminToken: ADMIN_TOKEN });
+      const auditKeys = await openAuditKeys(keysDir, { generateIfEmpty: true });
+      const mandate = await createApp({ issuer, policy, store, keys, auditKeys, secrets: resolveSecrets(policy, {}, false), logger: createLogger('info', sink), adminToken: ADMIN_TOKEN });
       server.on('request', mandate.app.callback());
       instances.push({ server, store });
     }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { Store } from '../../src/store/store.js';
+import { LogConflictError, StoreUnavailableError } from '../../src/errors.js';
+import type { LogEntry, Store, WriteOp } from '../../src/store/store.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -8,6 +9,27 @@ export interface StoreUnderTest {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The link and body a test gives the entry at `position` of `key` (`tag` tells rival entries apart). */
+const linkAt = (key: string, position: number, tag = ''): string => `link:${key}:${position}${tag}`;
+const bodyAt = (key: string, position: number, tag = ''): string => JSON.stringify({ n: position, key, tag, text: 'é"\\\n' });
+
+/** An `append` of the test entry at `position`, naming `prev` as the log's newest link. */
+function appendOp(key: string, position: number, prev: string, tag = ''): Extract<WriteOp, { op: 'append' }> {
+  return { op: 'append', key, position, prev, link: linkAt(key, position, tag), body: bodyAt(key, position, tag) };
+}
+
+/** The entry `appendOp(key, position, …, tag)` stores. */
+const entryAt = (key: string, position: number, tag = ''): LogEntry => ({ position, link: linkAt(key, position, tag), body: bodyAt(key, position, tag) });
+
+/** Appends positions `from`..`to` one batch at a time, each after the one before. */
+async function appendRange(store: Store, key: string, from: number, to: number): Promise<void> {
+  for (let position = from; position <= to; position += 1) {
+    await store.writeBatch([appendOp(key, position, position === 1 ? 'genesis' : linkAt(key, position - 1))]);
+  }
+}
+
+const positions = (entries: readonly LogEntry[]): number[] => entries.map((entry) => entry.position);
 
 /**
  * The behaviour every `Store` must have, run against each implementation so that the embedded
@@ -269,6 +291,163 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       it('gives every concurrent caller a distinct count', async () => {
         const counts = await Promise.all(Array.from({ length: 20 }, () => store.increment('counter', 60)));
         expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+    });
+
+    describe('append-only logs', () => {
+      it('accepts any prev on an empty log, then only the newest link with a higher position', async () => {
+        expect(await store.lastLogEntry('log')).toBeNull();
+        await store.writeBatch([appendOp('log', 1, 'whatever the writer believes')]);
+        expect(await store.lastLogEntry('log')).toEqual(entryAt('log', 1));
+        await store.writeBatch([appendOp('log', 2, linkAt('log', 1))]);
+        expect(await store.lastLogEntry('log')).toEqual(entryAt('log', 2));
+
+        const refused: [string, Extract<WriteOp, { op: 'append' }>][] = [
+          ['a stale prev (the link before the newest)', appendOp('log', 3, linkAt('log', 1), 'stale')],
+          ['an unknown prev', appendOp('log', 3, 'not-a-link', 'unknown')],
+          ['the newest position again', appendOp('log', 2, linkAt('log', 2), 'again')],
+          ['a lower position', appendOp('log', 1, linkAt('log', 2), 'lower')],
+        ];
+        for (const [why, op] of refused) {
+          const error = await store.writeBatch([op]).then(() => `accepted ${why}`, (caught: unknown) => caught);
+          expect(error).toBeInstanceOf(LogConflictError);
+          // A conflict is transient for a client: the writer re-reads the log's end and carries on.
+          expect(error).toBeInstanceOf(StoreUnavailableError);
+          expect(await store.readLog('log', { count: 10 })).toEqual([entryAt('log', 1), entryAt('log', 2)]);
+        }
+
+        // Higher, not necessarily next: the chain of links, not the store, rules out gaps.
+        await store.writeBatch([appendOp('log', 7, linkAt('log', 2))]);
+        expect(await store.lastLogEntry('log')).toEqual(entryAt('log', 7));
+        expect(positions(await store.readLog('log', { count: 10 }))).toEqual([1, 2, 7]);
+      });
+
+      it('keeps logs apart by key and appends several entries of one batch in order', async () => {
+        await store.writeBatch([
+          appendOp('a', 1, 'genesis'),
+          appendOp('b', 1, 'genesis'),
+          appendOp('a', 2, linkAt('a', 1)),
+          appendOp('a', 3, linkAt('a', 2)),
+        ]);
+        expect(await store.readLog('a', { count: 10 })).toEqual([entryAt('a', 1), entryAt('a', 2), entryAt('a', 3)]);
+        expect(await store.readLog('b', { count: 10 })).toEqual([entryAt('b', 1)]);
+      });
+
+      // The contract for a batch whose append conflicts: the batch rejects, that append and the
+      // log are untouched, and the ops BEFORE it in the batch have been written (a batch is not a
+      // transaction). Whether ops after it are written is left to the store (Redis runs the rest
+      // of the pipeline, the memory store stops), so callers put appends last.
+      it('rejects a conflicting batch without appending, but keeps the writes before the conflict', async () => {
+        await appendRange(store, 'log', 1, 2);
+        await store.addToSet('index', 'old', null);
+        const batch = store.writeBatch([
+          { op: 'set', key: 'record', value: 'written first', ttlSeconds: null },
+          { op: 'addToSet', key: 'index', member: 'new', ttlSeconds: null },
+          appendOp('other', 1, 'genesis'),
+          appendOp('log', 3, linkAt('log', 3), 'conflict'),
+        ]);
+        await expect(batch).rejects.toBeInstanceOf(LogConflictError);
+        expect(await store.get('record')).toBe('written first');
+        expect((await store.setMembers('index')).sort()).toEqual(['new', 'old']);
+        expect(await store.readLog('other', { count: 10 })).toEqual([entryAt('other', 1)]);
+        expect(await store.readLog('log', { count: 10 })).toEqual([entryAt('log', 1), entryAt('log', 2)]);
+        // The log carries on after its real end.
+        await store.writeBatch([appendOp('log', 3, linkAt('log', 2))]);
+        expect(await store.lastLogEntry('log')).toEqual(entryAt('log', 3));
+      });
+
+      it('lets exactly one of 20 concurrent appends after the same link land', async () => {
+        await appendRange(store, 'log', 1, 1);
+        const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+          store.writeBatch([appendOp('log', 2, linkAt('log', 1), `#${i}`)]).then(() => 'appended', (error: unknown) => error)));
+        const winner = outcomes.indexOf('appended');
+        expect(outcomes.filter((outcome) => outcome === 'appended')).toHaveLength(1);
+        for (const outcome of outcomes.filter((o) => o !== 'appended')) expect(outcome).toBeInstanceOf(LogConflictError);
+        expect(await store.readLog('log', { count: 10 })).toEqual([entryAt('log', 1), entryAt('log', 2, `#${winner}`)]);
+      });
+
+      it('reads oldest first, after an exclusive position, at most count entries; empty when missing', async () => {
+        expect(await store.readLog('missing', { count: 10 })).toEqual([]);
+        expect(await store.readLog('missing', { after: 3, count: 10 })).toEqual([]);
+        expect(await store.lastLogEntry('missing')).toBeNull();
+        await appendRange(store, 'log', 1, 5);
+        expect(await store.readLog('log', { count: 100 })).toEqual([1, 2, 3, 4, 5].map((n) => entryAt('log', n)));
+        expect(await store.readLog('log', { count: 2 })).toEqual([entryAt('log', 1), entryAt('log', 2)]);
+        expect(await store.readLog('log', { after: 0, count: 100 })).toEqual([1, 2, 3, 4, 5].map((n) => entryAt('log', n)));
+        expect(await store.readLog('log', { after: 2, count: 2 })).toEqual([entryAt('log', 3), entryAt('log', 4)]);
+        expect(positions(await store.readLog('log', { after: 4, count: 100 }))).toEqual([5]);
+        expect(await store.readLog('log', { after: 5, count: 100 })).toEqual([]);
+        expect(await store.readLog('log', { after: 99, count: 100 })).toEqual([]);
+        // Paging by the last position read visits every entry once.
+        const paged: number[] = [];
+        for (let page = await store.readLog('log', { count: 2 }); page.length > 0; page = await store.readLog('log', { after: page.at(-1)!.position, count: 2 })) {
+          paged.push(...positions(page));
+        }
+        expect(paged).toEqual([1, 2, 3, 4, 5]);
+        // Reading leaves the log as it was.
+        expect(await store.lastLogEntry('log')).toEqual(entryAt('log', 5));
+      });
+
+      it('reads after a position that is not itself in the log', async () => {
+        await store.writeBatch([appendOp('log', 10, 'genesis'), appendOp('log', 20, linkAt('log', 10)), appendOp('log', 30, linkAt('log', 20))]);
+        expect(positions(await store.readLog('log', { after: 15, count: 10 }))).toEqual([20, 30]);
+        expect(positions(await store.readLog('log', { after: 20, count: 10 }))).toEqual([30]);
+        expect(positions(await store.readLog('log', { after: 9, count: 1 }))).toEqual([10]);
+      });
+
+      it('trims the entries before keepFrom, counts them, and keeps the later ones appendable', async () => {
+        expect(await store.trimLog('missing', 3)).toBe(0);
+        await appendRange(store, 'log', 1, 5);
+        expect(await store.trimLog('log', 3)).toBe(2);
+        expect(await store.readLog('log', { count: 10 })).toEqual([3, 4, 5].map((n) => entryAt('log', n)));
+        expect(await store.trimLog('log', 3)).toBe(0);
+        expect(await store.trimLog('log', 1)).toBe(0);
+        expect(await store.trimLog('log', 4)).toBe(1);
+        expect(await store.readLog('log', { count: 10 })).toEqual([entryAt('log', 4), entryAt('log', 5)]);
+        expect(await store.lastLogEntry('log')).toEqual(entryAt('log', 5));
+        // Trimming the start changes nothing about where the log ends.
+        await expect(store.writeBatch([appendOp('log', 6, linkAt('log', 4), 'stale')])).rejects.toBeInstanceOf(LogConflictError);
+        await store.writeBatch([appendOp('log', 6, linkAt('log', 5))]);
+        expect(positions(await store.readLog('log', { after: 4, count: 10 }))).toEqual([5, 6]);
+      });
+
+      it('keeps a log without expiry', async () => {
+        await appendRange(store, 'log', 1, 2);
+        expect(await store.ttl('log')).toBe(-1);
+        if (advance) advance(10 * 365 * 24 * 3600);
+        expect(positions(await store.readLog('log', { count: 10 }))).toEqual([1, 2]);
+      });
+
+      // What the audit trail relies on: a writer computes each append's position and prev
+      // synchronously from the one before and fires the batches without waiting; every one lands,
+      // in the order made, in both stores.
+      it('lands 200 batches fired without awaiting, each after the one made before it, in order', async () => {
+        const total = 200;
+        const batches: Promise<void>[] = [];
+        let prev = 'genesis';
+        for (let position = 1; position <= total; position += 1) {
+          const op = appendOp('log', position, prev);
+          batches.push(store.writeBatch([{ op: 'set', key: `record:${position}`, value: String(position), ttlSeconds: 60 }, op]));
+          prev = op.link;
+        }
+        const outcomes = await Promise.allSettled(batches);
+        expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+        const entries = await store.readLog('log', { count: total + 10 });
+        expect(entries).toEqual(Array.from({ length: total }, (_, i) => entryAt('log', i + 1)));
+        expect(await store.lastLogEntry('log')).toEqual(entryAt('log', total));
+        expect(await store.get(`record:${total}`)).toBe(String(total));
+      });
+
+      it('treats a log used as another type, or another type used as a log, as a TypeError', async () => {
+        await appendRange(store, 'log', 1, 1);
+        await store.set('text', 'abc', { ttlSeconds: 60 });
+        await store.addToSet('set', 'm', 60);
+        await expect(store.get('log')).rejects.toThrow(TypeError);
+        await expect(store.addToSet('log', 'm', 60)).rejects.toThrow(TypeError);
+        await expect(store.readLog('text', { count: 1 })).rejects.toThrow(TypeError);
+        await expect(store.lastLogEntry('set')).rejects.toThrow(TypeError);
+        await expect(store.trimLog('text', 1)).rejects.toThrow(TypeError);
+        expect(await store.readLog('log', { count: 10 })).toEqual([entryAt('log', 1)]);
       });
     });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
 import { createApp, type MandateApp } from '../../src/app.js';
+import { openAuditKeys } from '../../src/audit/audit-keys.js';
 import { parsePolicy } from '../../src/config/load.js';
 import type { Policy } from '../../src/config/policy-schema.js';
 import { KeyStore } from '../../src/keys/keystore.js';
@@ -85,7 +86,8 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   const rawPolicy = typeof options.policy === 'function' ? (options.policy as (issuer: string) => unknown)(issuer) : options.policy;
   const policy: Policy = parsePolicy(rawPolicy ?? TEST_POLICY, 'test policy');
   const adminToken = options.adminToken === undefined ? ADMIN_TOKEN : options.adminToken;
-  const mandate = await createApp({ issuer, policy, store, keys, secrets: resolveSecrets(policy, {}, false), logger, ...(adminToken !== null ? { adminToken } : {}) });
+  const auditKeys = await openAuditKeys(keysDir, { generateIfEmpty: true });
+  const mandate = await createApp({ issuer, policy, store, keys, auditKeys, secrets: resolveSecrets(policy, {}, false), logger, ...(adminToken !== null ? { adminToken } : {}) });
   server.on('request', mandate.app.callback());
 
   return {

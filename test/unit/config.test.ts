@@ -60,7 +60,7 @@ describe('environment', () => {
   it('has the documented defaults', () => {
     expect(parseEnv({})).toEqual({
       port: 3000, host: '127.0.0.1', issuer: 'http://localhost:3000', configPath: 'config/mandate.yaml', redisUrl: undefined,
-      keysDir: 'keys', adminToken: undefined, workers: 1, production: false, logLevel: 'info',
+      keysDir: 'keys', adminToken: undefined, workers: 1, production: false, logLevel: 'info', benchSkipAudit: false,
     });
     expect(parseEnv({ PORT: '4000' }).issuer).toBe('http://localhost:4000');
   });

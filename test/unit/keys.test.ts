@@ -174,7 +174,8 @@ describe('keys CLI', () => {
     const generated = await run('generate', '--alg', 'EdDSA');
     expect(generated.code).toBe(0);
     const [kid] = (await keyFiles()).map((name) => name.replace(/\.json$/, ''));
-    expect(generated.stdout).toBe(`generated EdDSA key ${kid} in ${dir}\n`);
+    const [auditKid] = (await readdir(join(dir, 'audit'))).map((name) => name.replace(/\.json$/, ''));
+    expect(generated.stdout).toBe(`generated EdDSA key ${kid} in ${dir}\ngenerated audit key ${auditKid} in ${dir}/audit\n`);
 
     const listed = await run('list', '--dir', dir);
     expect(listed).toMatchObject({ code: 0, stderr: '' });
@@ -184,6 +185,12 @@ describe('keys CLI', () => {
     const rotated = await run('rotate');
     expect(rotated).toMatchObject({ code: 0, stderr: '' });
     expect(rotated.stdout).toContain(`retired (still published for 960 s): ${kid}\n`);
+    // Another generate adds a signing key but keeps the one audit key; audit-key adds one. adds a signing key but keeps the one audit key.
+    expect((await run('generate')).stdout).not.toContain('audit key');
+    const added = await run('audit-key');
+    expect(added).toMatchObject({ code: 0, stderr: '' });
+    expect(await readdir(join(dir, 'audit'))).toHaveLength(2);
+
   });
 
   it.each([
