@@ -39,7 +39,7 @@ export function mac(key: AuditKey, text: string): string {
   return createHmac('sha256', key.secret).update(text).digest('base64url');
 }
 
-function macMatches(key: AuditKey, text: string, claimed: string): boolean {
+export function macMatches(key: AuditKey, text: string, claimed: string): boolean {
   const expected = Buffer.from(mac(key, text));
   const actual = Buffer.from(claimed);
   return expected.length === actual.length && timingSafeEqual(expected, actual);

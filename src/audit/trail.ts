@@ -5,7 +5,7 @@ import { auditAnchorKey, auditChainKey, auditCheckpointsKey, auditTokenKey, audi
 import type { LogEntry, Store, WriteOp } from '../store/store.js';
 import type { AuditKeys } from './audit-keys.js';
 import {
-  type AnchorBody, type BadPosition, type ChainResult, type CheckpointBody, ChainVerifier, GENESIS, checkAgainst, openSealed, parseBody, seal, sealEntry,
+  type AnchorBody, type BadPosition, type ChainResult, type CheckpointBody, ChainVerifier, GENESIS, checkAgainst, macMatches, openSealed, parseBody, seal, sealEntry,
 } from './chain.js';
 import type { AuditEvent, AuditInput, StoredEvent } from './events.js';
 
@@ -77,6 +77,8 @@ export class AuditTrail {
   #resyncing: Promise<void> | undefined;
   #registered = false;
   #checkpointed = 0;
+  /** Chain ends this writer's checkpoints already record: a dead writer's end is not repeated every minute. */
+  readonly #recorded = new Map<string, number>();
 
   constructor(options: AuditTrailOptions) {
     this.#o = { retentionDays: 400, checkpointSeconds: 60, now: () => new Date(), skipStore: false, ...options };
@@ -158,8 +160,9 @@ export class AuditTrail {
   // ——— checkpoints and retention ———
 
   /**
-   * Signs the end of every chain, so that removing a chain's newest events is detected. Skipped
-   * when this writer appended nothing since its last checkpoint, unless `force`.
+   * Signs the end of every chain that moved since this writer's last checkpoint (its own always),
+   * so that removing a chain's newest events is detected. Skipped when this writer appended
+   * nothing since its last checkpoint, unless `force`.
    */
   async checkpoint(options: { force?: boolean } = {}): Promise<boolean> {
     if (this.#o.skipStore || (!options.force && this.#stored.n === this.#checkpointed)) return false;
@@ -168,9 +171,13 @@ export class AuditTrail {
     const writers = await store.setMembers(auditWritersKey());
     const lasts = await Promise.all(writers.map((w) => store.lastLogEntry(auditChainKey(w))));
     const heads: CheckpointBody['heads'] = {};
-    for (const [i, last] of lasts.entries()) if (last) heads[writers[i]!] = { n: last.position, h: last.link };
+    for (const [i, last] of lasts.entries()) {
+      const writer = writers[i]!;
+      if (last && (writer === this.writer || this.#recorded.get(writer) !== last.position)) heads[writer] = { n: last.position, h: last.link };
+    }
     if (Object.keys(heads).length === 0) return false;
     await store.addToSet(auditCheckpointsKey(), seal(keys.current, { v: 1, type: 'checkpoint', by: this.writer, time: this.#o.now().toISOString(), heads }), null);
+    for (const [writer, head] of Object.entries(heads)) this.#recorded.set(writer, head.n);
     this.#checkpointed = mine;
     return true;
   }
@@ -202,6 +209,8 @@ export class AuditTrail {
       let total = 0;
       await this.#readChain(writer, (entry) => {
         if (!verifier.add(entry)) return false;
+        // Entries an earlier cut anchored but did not trim yet are not counted again.
+        if (anchor && anchor !== 'invalid' && entry.position <= anchor.n) return true;
         total += 1;
         kept.push(entry);
         return true;
@@ -306,7 +315,7 @@ export class AuditTrail {
     const body = entry && parseBody(entry.body);
     // Only a sealed entry counts: a forged index or entry is not evidence.
     const key = body && keys.get(body.k);
-    if (!body || !key || body.e.jti !== jti || body.e.type !== 'token.issued' || sealEntry(key, body.w, body.n, body.p, body.e).link !== entry.link) return undefined;
+    if (!body || !key || body.w !== writer || body.e.jti !== jti || body.e.type !== 'token.issued' || !macMatches(key, entry.body, entry.link)) return undefined;
     return { ...body.e, trail: { writer, position: body.n } };
   }
 

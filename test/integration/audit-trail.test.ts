@@ -655,3 +655,38 @@ describe.each(STORE_KINDS)('audit trail: decisions stored and logged, queried th
     expect(await verifyApi(t)).toMatchObject({ valid: false, first_bad: { writer: t.audit.writer, position: forgedAt, reason: 'the entry is unreadable' } });
   });
 });
+
+describe.each(STORE_KINDS)('audit trail checkpoints name the chains that moved (%s store)', (kind) => {
+  it('a writer\'s checkpoint records its own end and every other chain that moved since its last one, not dead ones again', async () => {
+    const store = await makeStore(kind);
+    try {
+      const keys = new AuditKeys([{ kid: 'cp', secret: randomBytes(32), created_at: new Date().toISOString() }]);
+      const a = new AuditTrail({ store, keys, logger: createLogger('silent') });
+      const b = new AuditTrail({ store, keys, logger: createLogger('silent') });
+      const event = { type: 'test.event', outcome: 'success' } as const;
+      const headsOfNewest = async (): Promise<Record<string, number>> => {
+        const bodies = (await store.setMembers(auditCheckpointsKey())).map((raw) => openSealed<CheckpointBody>(keys, raw, 'checkpoint')!);
+        const newest = bodies.sort((x, y) => x.time.localeCompare(y.time)).at(-1)!;
+        return Object.fromEntries(Object.entries(newest.heads).map(([w, h]) => [w, h.n]));
+      };
+      await a.record(event);
+      await b.record([event, event]);
+      expect(await a.checkpoint()).toBe(true);
+      expect(await headsOfNewest()).toEqual({ [a.writer]: 1, [b.writer]: 2 });
+      // Nothing appended by a since: no checkpoint.
+      expect(await a.checkpoint()).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await a.record(event);
+      expect(await a.checkpoint()).toBe(true);
+      expect(await headsOfNewest()).toEqual({ [a.writer]: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await b.record(event);
+      await a.record(event);
+      expect(await a.checkpoint()).toBe(true);
+      expect(await headsOfNewest()).toEqual({ [a.writer]: 3, [b.writer]: 3 });
+      expect(await a.verify()).toMatchObject({ valid: true, checked: 6, checkpoints: 3 });
+    } finally {
+      await store.close();
+    }
+  });
+});
