@@ -121,21 +121,26 @@ async function main() {
     if (process.env.BENCH_ONLY !== 'exchange') runs.push(await load('client_credentials', `${base}/token`, { ...form, authorization: basic('bench-app') }, ccBody));
     if (process.env.BENCH_ONLY !== 'client_credentials') runs.push(await load('token exchange', `${base}/token`, { ...form, authorization: basic('bench-agent') }, exBody));
     if (unaudited) runs.push(await load('token exchange, audit not stored', `${unaudited}/token`, { ...form, authorization: basic('bench-agent') }, exBody));
+    if (unaudited) runs.push(await load('client_credentials, audit not stored', `${unaudited}/token`, { ...form, authorization: basic('bench-app') }, ccBody));
   }
   const avg = (title, key) => { const r = runs.filter((x) => x.title === title); return r.reduce((s, x) => s + x[key], 0) / r.length; };
   const cc = { rps: avg('client_credentials', 'rps'), p50: avg('client_credentials', 'p50'), p99: avg('client_credentials', 'p99') };
   const ex = { rps: avg('token exchange', 'rps'), p50: avg('token exchange', 'p50'), p99: avg('token exchange', 'p99') };
-  const bare = unaudited ? { rps: avg('token exchange, audit not stored', 'rps'), p50: avg('token exchange, audit not stored', 'p50'), p99: avg('token exchange, audit not stored', 'p99') } : undefined;
+  const figures = (title) => ({ rps: avg(title, 'rps'), p50: avg(title, 'p50'), p99: avg(title, 'p99') });
+  const bare = unaudited ? figures('token exchange, audit not stored') : undefined;
+  const bareCc = unaudited ? figures('client_credentials, audit not stored') : undefined;
   const ceiling = cryptoCeiling();
 
   console.log(`Mandate bench: Redis store, ${CONNECTIONS} connections, ${DURATION} s per run, 2 rounds, loopback only`);
   console.log(`client_credentials (baseline): ${cc.rps.toFixed(0)} req/s  p50 ${cc.p50.toFixed(1)} ms  p99 ${cc.p99.toFixed(1)} ms`);
   console.log(`token exchange:                ${ex.rps.toFixed(0)} req/s  p50 ${ex.p50.toFixed(1)} ms  p99 ${ex.p99.toFixed(1)} ms`);
   if (bare) console.log(`token exchange, audit not stored (bench-only switch): ${bare.rps.toFixed(0)} req/s  p50 ${bare.p50.toFixed(1)} ms  p99 ${bare.p99.toFixed(1)} ms`);
+  if (bareCc) console.log(`client_credentials, audit not stored:               ${bareCc.rps.toFixed(0)} req/s  p50 ${bareCc.p50.toFixed(1)} ms  p99 ${bareCc.p99.toFixed(1)} ms`);
   console.log(`crypto ceiling (1 ES256 verify + 1 sign, node:crypto, one core): ${ceiling.toFixed(0)} ops/s`);
   console.log(`ratio exchange / client_credentials: ${(ex.rps / cc.rps).toFixed(2)} (goal >= 0.80)`);
   console.log(`ratio exchange / crypto ceiling:     ${(ex.rps / ceiling).toFixed(2)}`);
   if (bare) console.log(`ratio exchange with audit / without:  ${(ex.rps / bare.rps).toFixed(2)} (the audit trail's cost)`);
+  if (bareCc) console.log(`ratio client_credentials with audit / without: ${(cc.rps / bareCc.rps).toFixed(2)}`);
 }
 
 main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
