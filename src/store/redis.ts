@@ -12,8 +12,9 @@ export type { RedisStoreOptions } from './redis-connect.js';
  * second with `StoreUnavailableError` (the server answers 503), and the client keeps reconnecting
  * in the background so service resumes as soon as Redis is back. Callers never see ioredis errors.
  *
- * Cluster-safe: every multi-command operation touches one key, and `getMany`/`delete`, whose keys
- * may live in different slots, send one command per key on a cluster.
+ * Cluster-safe: every multi-command operation touches one key, and `getMany`/`delete`/`writeBatch`,
+ * whose keys may live in different slots, send one command per key on a cluster (the contract
+ * suite runs on a real three-master cluster: test/store/redis-cluster.test.ts).
  */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -85,20 +86,20 @@ export class RedisStore implements Store {
 
   async writeBatch(ops: readonly WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
-    const pipeline = this.#client.pipeline();
-    for (const op of ops) {
-      if (op.op === 'append') {
-        // EVAL, not EVALSHA: a NOSCRIPT retry would be sent after later commands, and appends
-        // must reach Redis in the order they were made.
-        pipeline.eval(APPEND, 1, op.key, String(op.position), op.prev, op.link, op.body);
-        continue;
-      }
-      assertTtl(op.ttlSeconds);
-      if (op.op === 'addToSet') pipeline[ADD_TO_SET_COMMAND](op.key, op.member, op.ttlSeconds ?? 0);
-      else if (op.ttlSeconds === null) pipeline.set(op.key, op.value);
-      else pipeline.set(op.key, op.value, 'EX', op.ttlSeconds);
+    for (const op of ops) if (op.op !== 'append') assertTtl(op.ttlSeconds);
+    if (this.#client.isCluster) {
+      // A cluster pipeline must stay on one node, and a batch's keys are in different slots. Each
+      // write goes on its own, all sent before any reply is awaited: still one round trip per
+      // node, and writes to one node keep their order (a chain's appends share a slot).
+      const cluster = this.#client as unknown as CommandSink;
+      const sent = ops.map((op) => queue(cluster, op) as Promise<unknown>);
+      const settled = await Promise.allSettled(sent);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw toStoreError(failed.reason);
+      return;
     }
-    // A pipeline is not a MULTI, so keys in different Cluster slots are fine.
+    const pipeline = this.#client.pipeline();
+    for (const op of ops) queue(pipeline as unknown as CommandSink, op);
     await this.#exec(pipeline);
   }
 
@@ -170,6 +171,15 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Redi
   client.on('error', onError);
   if (client.isCluster) client.on('node error', onError);
   await firstConnection(client, target, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  if (client.isCluster) {
+    // ioredis connects to each master on its first command, and a command sent while that
+    // connection is still opening is retried on a random node and redirected (MOVED), out of
+    // order. Opening them all now keeps a batch's writes to one node in the order they were sent.
+    await Promise.all((client as Cluster).nodes('master').map((node) => node.ping())).catch((error: unknown) => {
+      client.disconnect();
+      throw toStoreError(error);
+    });
+  }
   return new RedisStore(client);
 }
 
@@ -195,6 +205,22 @@ function assertTtl(ttlSeconds: Ttl): void {
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
     throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
   }
+}
+
+/** What `queue` needs of a pipeline or a cluster client: the three commands a batch sends. */
+interface CommandSink {
+  eval(script: string, numberOfKeys: number, ...args: string[]): unknown;
+  set(key: string, value: string, ...args: (string | number)[]): unknown;
+  mandateAddToSet(key: string, member: string, ttlSeconds: number): unknown;
+}
+
+/** Sends one write of a batch (TTLs already checked). */
+function queue(sink: CommandSink, op: WriteOp): unknown {
+  // EVAL, not EVALSHA: a NOSCRIPT retry would be sent after later commands, and appends must
+  // reach Redis in the order they were made.
+  if (op.op === 'append') return sink.eval(APPEND, 1, op.key, String(op.position), op.prev, op.link, op.body);
+  if (op.op === 'addToSet') return sink[ADD_TO_SET_COMMAND](op.key, op.member, op.ttlSeconds ?? 0);
+  return op.ttlSeconds === null ? sink.set(op.key, op.value) : sink.set(op.key, op.value, 'EX', op.ttlSeconds);
 }
 
 /** A stream entry `[id, [field, value, ...]]` as a LogEntry: position from the id, `h` link, `b` body. */
