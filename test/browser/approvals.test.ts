@@ -271,7 +271,9 @@ describe('approval and enrollment pages in headless Chromium (redis store)', () 
     expect(await page.locator('main').getAttribute('data-state')).toBe('expired');
 
     // The page may round up to the next second: wait until the server's clock has passed too.
-    const { expires_at: expiresAt } = await approvalOf(approvalIdOf(uri)) as { expires_at: number };
+    // (The admin API gives `expires_at` as an ISO time; the server compares whole seconds.)
+    const expiresAt = Date.parse((await approvalOf(approvalIdOf(uri))).expires_at as string) / 1000;
+    expect(Number.isInteger(expiresAt)).toBe(true);
     while (Math.floor(Date.now() / 1000) < expiresAt) await new Promise((resolve) => setTimeout(resolve, 100));
     await cibaPoll(t, 'tier2-agent', authReqId).expect(400).expect((r) => expect(r.body.error).toBe('expired_token'));
     expect(takeProblems()).toEqual([]);
