@@ -8,29 +8,16 @@ import { ConfigError } from './config/errors.js';
 import { loadPolicy } from './config/load.js';
 import type { Policy } from './config/policy-schema.js';
 import { KeyStore, KeyStoreError } from './keys/keystore.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger } from './log.js';
 import { MAX_TOKEN_TTL } from './policy/lifetime.js';
 import { resolveSecrets } from './registry/secrets.js';
-import { MemoryStore } from './store/memory.js';
-import { createRedisStore } from './store/redis.js';
-import type { Store } from './store/store.js';
+import { openStore } from './store/open.js';
 import { StoreUnavailableError } from './errors.js';
 
 /** How long in-flight requests get to finish after SIGTERM before connections are cut. */
 const DRAIN_TIMEOUT_MS = 10_000;
 /** How often a running server re-reads the key folder (picks up `npm run keys -- rotate`). */
 const KEY_RELOAD_MS = 10_000;
-
-async function openStore(env: Env, policy: Policy, logger: Logger): Promise<Store> {
-  if (!env.redisUrl) return new MemoryStore();
-  return createRedisStore({
-    url: env.redisUrl,
-    keyPrefix: policy.redis.key_prefix,
-    ...(policy.redis.cluster ? { cluster: policy.redis.cluster } : {}),
-    ...(policy.redis.sentinel ? { sentinel: policy.redis.sentinel } : {}),
-    onError: (err: Error) => logger.warn({ err: { message: err.message } }, 'redis connection problem'),
-  });
-}
 
 function openKeys(env: Env, policy: Policy): Promise<KeyStore> {
   return KeyStore.open(env.keysDir, {

@@ -353,10 +353,11 @@ export class Approvals {
   #event(approval: ApprovalRecord, type: string, requestId?: string): AuditInput {
     const failure = type === 'approval.denied';
     const delegationId = approval.delegation_id ?? approval.issue.delegation_id;
+    const parentJti = approval.issue.subject_jti ?? approval.issue.parent_jti;
     return {
       type, outcome: failure ? 'failure' : 'success', approval_id: approval.id, client_id: approval.client_id, subject: approval.subject,
       actors: actorIds(approval.issue.act), audience: approval.audience, scope: approval.scopes.join(' '), approver: approval.approver,
-      ...(approval.issue.subject_jti ?? approval.issue.parent_jti ? { parent_jti: approval.issue.subject_jti ?? approval.issue.parent_jti } : {}),
+      ...(parentJti !== undefined ? { parent_jti: parentJti } : {}),
       ...(delegationId !== undefined ? { delegation_id: delegationId } : {}),
       ...(requestId !== undefined ? { request_id: requestId } : {}),
     };

@@ -96,17 +96,31 @@ export function seal(key: AuditKey, body: Omit<CheckpointBody, 'k'> | Omit<Ancho
   return JSON.stringify({ body: text, mac: mac(key, text) } satisfies Sealed);
 }
 
-/** The body of a sealed statement if its MAC verifies under a known key, else undefined. */
-export function openSealed<T extends CheckpointBody | AnchorBody>(keys: AuditKeys, stored: string, type: T['type']): T | undefined {
+/** The fields read from a sealed statement before it is verified. */
+interface SealedFields {
+  type?: unknown;
+  k?: unknown;
+  by?: unknown;
+}
+
+/** A stored sealed statement parsed but NOT verified (to name it in a report); undefined when unreadable. */
+export function readSealed(stored: string): (Sealed & { parsed: SealedFields }) | undefined {
   try {
     const sealed = JSON.parse(stored) as Partial<Sealed>;
     if (typeof sealed.body !== 'string' || typeof sealed.mac !== 'string') return undefined;
-    const body = JSON.parse(sealed.body) as T;
-    const key = typeof body.k === 'string' ? keys.get(body.k) : undefined;
-    return key && body.type === type && macMatches(key, sealed.body, sealed.mac) ? body : undefined;
+    const parsed = JSON.parse(sealed.body) as unknown;
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    return { body: sealed.body, mac: sealed.mac, parsed: parsed as SealedFields };
   } catch {
     return undefined;
   }
+}
+
+/** The body of a sealed statement if its MAC verifies under a known key, else undefined. */
+export function openSealed<T extends CheckpointBody | AnchorBody>(keys: AuditKeys, stored: string, type: T['type']): T | undefined {
+  const sealed = readSealed(stored);
+  const key = typeof sealed?.parsed.k === 'string' ? keys.get(sealed.parsed.k) : undefined;
+  return sealed && key && sealed.parsed.type === type && macMatches(key, sealed.body, sealed.mac) ? (sealed.parsed as unknown as T) : undefined;
 }
 
 /** The first place verification failed: the writer's chain, the position, and why. */

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { parseEnv } from '../config/env.js';
 import { loadPolicy } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { createRedisStore } from '../store/redis.js';
+import { openStore } from '../store/open.js';
 import { openAuditKeys } from './audit-keys.js';
 import { AuditTrail, type VerifyResult } from './trail.js';
 
@@ -36,6 +36,7 @@ export async function runAuditCli(argv: readonly string[], io: CliIo): Promise<n
   }
   const env = io.env ?? process.env;
   try {
+    // Not the server: the production start-up refusals (https issuer, secrets) do not apply.
     const parsed = parseEnv({ ...env, NODE_ENV: undefined });
     if (!parsed.redisUrl) {
       io.stderr.write('REDIS_URL is unset: the embedded store lives inside the server process; use GET /admin/audit/verify there\n');
@@ -43,10 +44,7 @@ export async function runAuditCli(argv: readonly string[], io: CliIo): Promise<n
     }
     const policy = await loadPolicy(parsed.configPath);
     const keys = await openAuditKeys(parsed.keysDir, { generateIfEmpty: false });
-    const store = await createRedisStore({
-      url: parsed.redisUrl, keyPrefix: policy.redis.key_prefix,
-      ...(policy.redis.cluster ? { cluster: policy.redis.cluster } : {}), ...(policy.redis.sentinel ? { sentinel: policy.redis.sentinel } : {}),
-    });
+    const store = await openStore(parsed, policy);
     try {
       const result = await new AuditTrail({ store, keys, logger: createLogger('silent') }).verify();
       io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : summary(result));

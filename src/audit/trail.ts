@@ -5,7 +5,7 @@ import { auditAnchorKey, auditChainKey, auditCheckpointsKey, auditTokenKey, audi
 import type { LogEntry, Store, WriteOp } from '../store/store.js';
 import type { AuditKeys } from './audit-keys.js';
 import {
-  type AnchorBody, type BadPosition, type ChainResult, type CheckpointBody, ChainVerifier, GENESIS, checkAgainst, macMatches, openSealed, parseBody, seal, sealEntry,
+  type AnchorBody, type BadPosition, type ChainResult, type CheckpointBody, ChainVerifier, GENESIS, checkAgainst, macMatches, openSealed, parseBody, readSealed, seal, sealEntry,
 } from './chain.js';
 import type { AuditEvent, AuditInput, StoredEvent } from './events.js';
 
@@ -206,13 +206,10 @@ export class AuditTrail {
       const anchor = await this.#anchor(writer);
       const verifier = new ChainVerifier(keys, writer, anchor);
       const kept: LogEntry[] = [];
-      let total = 0;
       await this.#readChain(writer, (entry) => {
         if (!verifier.add(entry)) return false;
         // Entries an earlier cut anchored but did not trim yet are not counted again.
-        if (anchor && anchor !== 'invalid' && entry.position <= anchor.n) return true;
-        total += 1;
-        kept.push(entry);
+        if (!(anchor && anchor !== 'invalid' && entry.position <= anchor.n)) kept.push(entry);
         return true;
       });
       if (verifier.result.first_bad) {
@@ -224,7 +221,7 @@ export class AuditTrail {
       for (const [i, entry] of kept.entries()) {
         if (i === kept.length - 1) break;
         const old = Date.parse(parseBody(entry.body)!.e.time) < cutoff;
-        const over = max !== undefined && total - i > max;
+        const over = max !== undefined && kept.length - i > max;
         if (!old && !over) break;
         cut = i + 1;
       }
@@ -251,18 +248,22 @@ export class AuditTrail {
     for (const raw of await store.setMembers(auditCheckpointsKey())) {
       const body = openSealed<CheckpointBody>(keys, raw, 'checkpoint');
       if (body) checkpoints.push(body);
-      else badCheckpoint ??= { writer: checkpointWriter(raw), position: 0, reason: 'a checkpoint is altered or sealed with an unknown key' };
+      else badCheckpoint ??= { writer: String(readSealed(raw)?.parsed.by ?? '-'), position: 0, reason: 'a checkpoint is altered or sealed with an unknown key' };
     }
     checkpoints.sort((a, b) => a.time.localeCompare(b.time));
     // Writers a checkpoint names count even when their chain and registration are gone.
     const writers = [...new Set([...(await store.setMembers(auditWritersKey())), ...checkpoints.flatMap((c) => Object.keys(c.heads))])].sort();
     const chains = new Map<string, ChainResult>();
     const anchors = new Map<string, AnchorBody>();
+    // The positions checkpoints name, per writer: the verifier keeps their links to compare.
+    const wanted = new Map<string, Set<number>>();
+    for (const checkpoint of checkpoints) {
+      for (const [writer, head] of Object.entries(checkpoint.heads)) wanted.set(writer, (wanted.get(writer) ?? new Set()).add(head.n));
+    }
     for (const writer of writers) {
       const anchor = await this.#anchor(writer);
       if (anchor && anchor !== 'invalid') anchors.set(writer, anchor);
-      const wanted = new Set(checkpoints.flatMap((c) => (c.heads[writer] ? [c.heads[writer].n] : [])));
-      const verifier = new ChainVerifier(keys, writer, anchor, wanted);
+      const verifier = new ChainVerifier(keys, writer, anchor, wanted.get(writer));
       await this.#readChain(writer, (entry) => verifier.add(entry));
       chains.set(writer, verifier.result);
     }
@@ -337,15 +338,6 @@ export class AuditTrail {
 
   #retentionSeconds(): number {
     return this.#o.retentionDays * 86_400;
-  }
-}
-
-function checkpointWriter(raw: string): string {
-  try {
-    const by = (JSON.parse((JSON.parse(raw) as { body: string }).body) as { by?: unknown }).by;
-    return typeof by === 'string' ? by : '-';
-  } catch {
-    return '-';
   }
 }
 

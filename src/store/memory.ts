@@ -40,9 +40,16 @@ export class MemoryStore implements Store {
   async readLog(key: string, options: { after?: number; count: number }): Promise<LogEntry[]> {
     const entries = this.#log(key)?.entries ?? [];
     const after = options.after ?? 0;
-    let start = 0;
-    while (start < entries.length && entries[start]!.position <= after) start += 1;
-    return entries.slice(start, start + options.count).map((entry) => ({ ...entry }));
+    // Positions strictly increase: binary search for the first one after `after`, so paging through
+    // a long log costs a page per call, not a scan from its start.
+    let low = 0;
+    let high = entries.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (entries[middle]!.position <= after) low = middle + 1;
+      else high = middle;
+    }
+    return entries.slice(low, low + options.count).map((entry) => ({ ...entry }));
   }
 
   async lastLogEntry(key: string): Promise<LogEntry | null> {

@@ -58,11 +58,6 @@ export class TokenRecords {
     return ops;
   }
 
-  /** Stores the record (and its links) with a TTL of the token's remaining life. */
-  async put(record: TokenRecord, extra: readonly WriteOp[] = []): Promise<void> {
-    await this.store.writeBatch([...this.writes(record), ...extra]);
-  }
-
   async get(jti: string): Promise<TokenRecord | undefined> {
     const raw = await this.store.get(tokenKey(jti));
     return raw === null ? undefined : (JSON.parse(raw) as TokenRecord);

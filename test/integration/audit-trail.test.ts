@@ -689,4 +689,25 @@ describe.each(STORE_KINDS)('audit trail checkpoints name the chains that moved (
       await store.close();
     }
   });
+
+  it('startCheckpoints signs a checkpoint on its interval once the writer has appended, and stops when told', async () => {
+    const store = await makeStore(kind);
+    try {
+      const keys = new AuditKeys([{ kid: 'timer', secret: randomBytes(32), created_at: new Date().toISOString() }]);
+      const a = new AuditTrail({ store, keys, logger: createLogger('silent'), checkpointSeconds: 0.05 });
+      const stop = a.startCheckpoints();
+      const count = async (): Promise<number> => (await store.setMembers(auditCheckpointsKey())).length;
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await count()).toBe(0);
+      await a.record({ type: 'test.event', outcome: 'success' });
+      for (let waited = 0; (await count()) === 0 && waited < 2000; waited += 25) await new Promise((resolve) => setTimeout(resolve, 25));
+      stop();
+      expect(await count()).toBe(1);
+      await a.record({ type: 'test.event', outcome: 'success' });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await count()).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 
-import type { AgentConfig, Resource } from '../../src/config/policy-schema.js';
 import type { VerifiedToken } from '../../src/exchange/types.js';
 import { decideAuthorization, type AuthorizationInput, type DelegationGrant, type PreviousActor } from '../../src/policy/authorization.js';
 import type { Target } from '../../src/policy/target.js';
+import { agentConfig, TRAVEL, travelResource } from '../support/policy-fixtures.js';
 
 // SPEC section 5, rule 2: the agent may act for the subject only if the subject token's `aud`
 // names it, or its `may_act` names it, or an active delegation covers subject → agent for the
@@ -12,27 +12,8 @@ import type { Target } from '../../src/policy/target.js';
 const NOW = 1_800_000_000;
 const MANDATE = 'https://mandate.example';
 const IDP = 'https://idp.example.com';
-const TRAVEL = 'https://api.travel.example';
-
-const travel: Resource = {
-  uri: TRAVEL, name: 'Travel API', scopes: ['trips:read', 'trips:book'], high_risk_scopes: ['trips:book'], max_token_ttl: 600, authorization_details_types: [],
-};
-const hotelAgent: AgentConfig = {
-  id: 'hotel-agent',
-  name: 'Hotel agent',
-  owner: 'alice',
-  tier: 3,
-  scopes: ['trips:read'],
-  audiences: [TRAVEL],
-  default_audience: TRAVEL,
-  max_token_ttl: 300,
-  may_delegate_to: [],
-  expires_at: '2027-06-01T00:00:00Z',
-  require_dpop: false,
-  status: 'active',
-  grant_types: [],
-  auth: { method: 'private_key_jwt', jwks: { keys: [] } },
-};
+const travel = travelResource();
+const hotelAgent = agentConfig('hotel-agent', { name: 'Hotel agent', tier: 3 });
 const toTravel: Target = { kind: 'resource', uri: TRAVEL, resource: travel };
 const toHotel: Target = { kind: 'agent', id: 'hotel-agent', agent: hotelAgent };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 
-import type { AgentConfig, Resource, UserConfig } from '../../src/config/policy-schema.js';
+import type { UserConfig } from '../../src/config/policy-schema.js';
 import type { ActClaim, AuthorizationDetail, VerifiedToken } from '../../src/exchange/types.js';
 import { buildAct } from '../../src/policy/act.js';
 import { checkAgentState } from '../../src/policy/agent-state.js';
@@ -10,6 +10,7 @@ import { decideAuthorization, type DelegationGrant } from '../../src/policy/auth
 import { decideLifetime } from '../../src/policy/lifetime.js';
 import { decideScope } from '../../src/policy/scope.js';
 import { resolveTarget, type Target } from '../../src/policy/target.js';
+import { agentConfig, TRAVEL, travelResource } from '../support/policy-fixtures.js';
 
 // STYLE.md: policy decisions are pure functions over typed inputs. Each input below is frozen all
 // the way down (a write would throw in this strict-mode module), and each call is repeated on a
@@ -26,28 +27,10 @@ function deepFreeze<T>(value: T): T {
 
 const NOW = 1_800_000_000;
 const MANDATE = 'https://mandate.example';
-const TRAVEL = 'https://api.travel.example';
 
 const fixtures = () => {
-  const travel: Resource = {
-    uri: TRAVEL, name: 'Travel API', scopes: ['trips:read', 'trips:book'], high_risk_scopes: ['trips:book'], max_token_ttl: 600, authorization_details_types: [],
-  };
-  const agent: AgentConfig = {
-    id: 'travel-agent',
-    name: 'Travel booking agent',
-    owner: 'alice',
-    tier: 2,
-    scopes: ['trips:book', 'trips:read'],
-    audiences: [TRAVEL],
-    default_audience: TRAVEL,
-    max_token_ttl: 300,
-    may_delegate_to: ['hotel-agent'],
-    expires_at: '2027-06-01T00:00:00Z',
-    require_dpop: false,
-    status: 'active',
-    grant_types: [],
-    auth: { method: 'private_key_jwt', jwks: { keys: [] } },
-  };
+  const travel = travelResource();
+  const agent = agentConfig('travel-agent', { name: 'Travel booking agent', scopes: ['trips:book', 'trips:read'], may_delegate_to: ['hotel-agent'] });
   const owner: UserConfig = { id: 'alice', name: 'Alice Example', email: 'alice@example.com', status: 'active', subjects: [{ iss: 'https://idp.example.com', sub: '00u123' }] };
   const target: Target = { kind: 'resource', uri: TRAVEL, resource: travel };
   const subject: VerifiedToken = {

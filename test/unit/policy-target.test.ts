@@ -1,38 +1,21 @@
 import { describe, expect, it } from '@jest/globals';
 
-import type { AgentConfig, Resource } from '../../src/config/policy-schema.js';
+import type { AgentConfig } from '../../src/config/policy-schema.js';
 import { resolveTarget, type TargetInput } from '../../src/policy/target.js';
+import { agentConfig as baseAgent, resourceConfig, TRAVEL } from '../support/policy-fixtures.js';
 
 // SPEC section 5, rule 5: one registered resource from the agent's `audiences`, or an agent from
 // its `may_delegate_to`; none given: `default_audience`; anything else: invalid_target.
 
-const TRAVEL = 'https://api.travel.example';
 const MAIL = 'https://mail.example';
 const BANK = 'https://bank.example';
 
-const resource = (uri: string, name: string, scopes: string[]): Resource => ({
-  uri, name, scopes, high_risk_scopes: [], max_token_ttl: 600, authorization_details_types: [],
-});
-const travel = resource(TRAVEL, 'Travel API', ['trips:read', 'trips:book']);
-const mail = resource(MAIL, 'Mail', ['mail:send']);
-const bank = resource(BANK, 'Bank', ['payments:create']);
+const travel = resourceConfig(TRAVEL, 'Travel API', ['trips:read', 'trips:book']);
+const mail = resourceConfig(MAIL, 'Mail', ['mail:send']);
+const bank = resourceConfig(BANK, 'Bank', ['payments:create']);
 
-const agentConfig = (id: string, over: Partial<AgentConfig> = {}): AgentConfig => ({
-  id,
-  name: `${id} display name`,
-  owner: 'alice',
-  tier: 2,
-  scopes: ['trips:read', 'trips:book', 'mail:send'],
-  audiences: [TRAVEL, MAIL],
-  default_audience: TRAVEL,
-  max_token_ttl: 300,
-  may_delegate_to: ['hotel-agent'],
-  expires_at: '2027-06-01T00:00:00Z',
-  require_dpop: false,
-  status: 'active',
-  grant_types: [],
-  auth: { method: 'private_key_jwt', jwks: { keys: [] } },
-  ...over,
+const agentConfig = (id: string, over: Partial<AgentConfig> = {}): AgentConfig => baseAgent(id, {
+  scopes: ['trips:read', 'trips:book', 'mail:send'], audiences: [TRAVEL, MAIL], may_delegate_to: ['hotel-agent'], ...over,
 });
 const travelAgent = agentConfig('travel-agent');
 const hotelAgent = agentConfig('hotel-agent', { may_delegate_to: [] });
