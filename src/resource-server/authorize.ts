@@ -79,7 +79,10 @@ export function refusal(verifier: Pick<AgentTokenVerifier, 'audience' | 'dpopAlg
   if (error.status === 503) {
     headers['retry-after'] = '5';
   } else {
-    headers['www-authenticate'] = challenge(verifier, error, error.details.dpop || scheme === 'DPoP' ? 'DPoP' : 'Bearer');
+    // No credentials: offer both schemes (RFC 9449 section 7.1); otherwise answer in the scheme at hand.
+    headers['www-authenticate'] = error.code === 'token_missing'
+      ? `${challenge(verifier, error, 'Bearer')}, ${challenge(verifier, error, 'DPoP')}`
+      : challenge(verifier, error, error.details.dpop || scheme === 'DPoP' ? 'DPoP' : 'Bearer');
   }
   return { ok: false, status: error.status, headers, body: { error: error.error, error_description: error.message }, error };
 }
@@ -94,9 +97,7 @@ function challenge(verifier: Pick<AgentTokenVerifier, 'audience' | 'dpopAlgorith
   if (maxAge !== undefined) params.push(['max_age', String(maxAge)]);
   if (verifier.resourceMetadata) params.push(['resource_metadata', verifier.resourceMetadata]);
   if (scheme === 'DPoP') params.push(['algs', verifier.dpopAlgorithms.join(' ')]);
-  const rendered = `${scheme} ${params.map(([name, value]) => `${name}="${quotable(value)}"`).join(', ')}`;
-  // No credentials: offer both schemes (RFC 9449 section 7.1), DPoP with its algorithms.
-  return error.code === 'token_missing' && scheme === 'Bearer' ? `${rendered}, DPoP algs="${verifier.dpopAlgorithms.join(' ')}"` : rendered;
+  return `${scheme} ${params.map(([name, value]) => `${name}="${quotable(value)}"`).join(', ')}`;
 }
 
 /** RFC 6750 section 3: quoted values hold printable ASCII except `"` and `\`. */

@@ -42,22 +42,26 @@ export class Discovery {
 
   async get(now = Date.now()): Promise<ServerMetadata> {
     if (this.#current && now - this.#current.at < REFRESH_MS) return this.#current.metadata;
-    if (this.#failure && now - this.#failure.at < RETRY_AFTER_FAILURE_MS) throw this.#failure.error;
-    this.#pending ??= this.#load().finally(() => { this.#pending = undefined; });
+    if (this.#failure && now - this.#failure.at < RETRY_AFTER_FAILURE_MS) {
+      // A refresh failed a moment ago: keep serving what was last read, or fail closed.
+      if (this.#current) return this.#current.metadata;
+      throw this.#failure.error;
+    }
+    this.#pending ??= this.#load(now).finally(() => { this.#pending = undefined; });
     return this.#pending;
   }
 
-  async #load(): Promise<ServerMetadata> {
+  async #load(now: number): Promise<ServerMetadata> {
     try {
       const metadata = await this.#read();
-      this.#current = { metadata, at: Date.now() };
+      this.#current = { metadata, at: now };
       this.#failure = undefined;
       return metadata;
     } catch (err) {
-      // Keep serving the last good metadata if a refresh fails.
-      if (this.#current) return this.#current.metadata;
       const error = err instanceof AgentTokenError ? err : unavailable(`cannot read ${metadataUrl(this.#issuer)}: ${(err as Error).message}`);
-      this.#failure = { error, at: Date.now() };
+      this.#failure = { error, at: now };
+      // A failed refresh keeps the last good metadata.
+      if (this.#current) return this.#current.metadata;
       throw error;
     }
   }

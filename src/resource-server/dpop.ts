@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from 'jose';
 
 import { AgentTokenError, type AgentTokenErrorCode } from './errors.js';
 import type { ExpiringCache } from './expiring-cache.js';
@@ -15,6 +15,8 @@ export interface DpopPolicy {
   clockToleranceSeconds: number;
   /** Proof ids seen within the window (key: thumbprint + jti). */
   seen: ExpiringCache<true>;
+  /** Imported proof keys by thumbprint and alg: a client signs every proof with the same key. */
+  keys: ExpiringCache<CryptoKey>;
 }
 
 /** The parts of the HTTP request a proof is bound to. */
@@ -43,24 +45,27 @@ export async function checkProof(request: ProofRequest, accessToken: string, bou
   const proof = request.proofs[0]!;
   if (proof.length > MAX_PROOF_BYTES) throw refuse('dpop_proof_invalid', 'the DPoP proof is too large');
 
-  let jwk: JWK;
+  let header;
   try {
-    const header = decodeProtectedHeader(proof);
-    if (header.typ !== 'dpop+jwt') throw refuse('dpop_proof_invalid', 'the DPoP proof typ must be dpop+jwt');
-    if (typeof header.jwk !== 'object' || header.jwk === null) throw refuse('dpop_proof_invalid', 'the DPoP proof must carry its public key as jwk');
-    if (PRIVATE_MEMBERS.some((m) => m in header.jwk!)) throw refuse('dpop_proof_invalid', 'the DPoP proof jwk must be a public key');
-    jwk = header.jwk;
-  } catch (err) {
-    if (err instanceof AgentTokenError) throw err;
+    header = decodeProtectedHeader(proof);
+  } catch {
     throw refuse('dpop_proof_invalid', 'the DPoP proof is not a JWS');
   }
+  if (header.typ !== 'dpop+jwt') throw refuse('dpop_proof_invalid', 'the DPoP proof typ must be dpop+jwt');
+  if (typeof header.alg !== 'string' || !policy.algorithms.includes(header.alg)) throw refuse('dpop_proof_invalid', `the DPoP proof alg must be one of ${policy.algorithms.join(', ')}`);
+  const jwk = header.jwk;
+  if (typeof jwk !== 'object' || jwk === null) throw refuse('dpop_proof_invalid', 'the DPoP proof must carry its public key as jwk');
+  if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw refuse('dpop_proof_invalid', 'the DPoP proof jwk must be a public key');
+  // The bound key is known, so a proof by any other key is refused before any signature work.
+  const jkt = thumbprint(jwk);
+  if (jkt === undefined) throw refuse('dpop_proof_invalid', 'the DPoP proof jwk is not an EC, RSA or OKP public key');
+  if (jkt !== boundJkt) throw refuse('dpop_key_mismatch', 'the DPoP proof is signed by a key other than the one the token is bound to');
 
   let payload;
   try {
-    ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: policy.algorithms }));
-  } catch (err) {
-    const notAllowed = (err as { code?: string }).code === 'ERR_JOSE_ALG_NOT_ALLOWED';
-    throw refuse('dpop_proof_invalid', notAllowed ? `the DPoP proof alg must be one of ${policy.algorithms.join(', ')}` : 'the DPoP proof signature is invalid');
+    ({ payload } = await jwtVerify(proof, await proofKey(jwk, jkt, header.alg, policy, now), { typ: 'dpop+jwt', algorithms: policy.algorithms }));
+  } catch {
+    throw refuse('dpop_proof_invalid', 'the DPoP proof signature is invalid');
   }
 
   if (payload.htm !== request.method) throw refuse('dpop_htm_mismatch', `the DPoP proof htm must be ${request.method}`);
@@ -74,11 +79,33 @@ export async function checkProof(request: ProofRequest, accessToken: string, bou
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw refuse('dpop_proof_invalid', 'the DPoP proof must have a jti');
   if (ath !== createHash('sha256').update(accessToken).digest('base64url')) throw refuse('dpop_ath_mismatch', 'the DPoP proof ath must be the hash of this access token');
 
-  const jkt = await calculateJwkThumbprint(jwk, 'sha256');
-  if (jkt !== boundJkt) throw refuse('dpop_key_mismatch', 'the DPoP proof is signed by a key other than the one the token is bound to');
-
   const until = (iat + policy.maxAgeSeconds + policy.clockToleranceSeconds) * 1000;
   if (!policy.seen.add(`${jkt} ${jti}`, true, until, now)) throw refuse('dpop_proof_replayed', 'the DPoP proof was already used (jti replay)');
+}
+
+/** RFC 7638 thumbprint: SHA-256 of the required members in lexicographic order; undefined for other key types. */
+function thumbprint(jwk: JWK): string | undefined {
+  const required = ({ EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'], OKP: ['crv', 'kty', 'x'] } as Record<string, string[]>)[jwk.kty as string];
+  if (!required) return undefined;
+  const members: Record<string, string> = {};
+  for (const name of required) {
+    const value = (jwk as Record<string, unknown>)[name];
+    if (typeof value !== 'string' || value.length === 0) return undefined;
+    members[name] = value;
+  }
+  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+}
+
+/** The proof's key, imported once per key and alg (same thumbprint = same public key). */
+async function proofKey(jwk: JWK, jkt: string, alg: string, policy: DpopPolicy, now: number): Promise<CryptoKey> {
+  const id = `${jkt} ${alg}`;
+  const cached = policy.keys.get(id, now);
+  if (cached) return cached;
+  const key = await importJWK(jwk, alg);
+  // Only a symmetric (oct) JWK imports as bytes, and thumbprint() already refused those.
+  if (key instanceof Uint8Array) throw new TypeError('a DPoP proof key must be asymmetric');
+  policy.keys.set(id, key, now + 10 * 60 * 1000, now);
+  return key;
 }
 
 /** RFC 9449 section 4.3 item 9: compare without query and fragment, after URL normalisation. */

@@ -29,8 +29,8 @@ export class ExpiringCache<V> {
 
   /** Stores `value` until `expiresAt` (milliseconds); nothing when that is already past. */
   set(key: string, value: V, expiresAt: number, now: number): void {
-    if (expiresAt <= now) return;
     this.#entries.delete(key);
+    if (expiresAt <= now) return;
     if (this.#entries.size >= this.#max) this.#makeRoom(now);
     this.#entries.set(key, { value, expiresAt });
   }

@@ -18,18 +18,20 @@ export interface ProtectedResourceMetadata {
 
 /**
  * RFC 9728 section 3.1: the metadata lives at `/.well-known/oauth-protected-resource` followed by
- * the resource identifier's path (none for `https://api.example`).
+ * the resource identifier's path, as it is (`https://api.example/v1/` → `…/oauth-protected-resource/v1/`);
+ * only a lone `/` after the host is dropped.
  */
 export function protectedResourceMetadataPath(resource: string): string {
   const { pathname } = new URL(resource);
-  return `/.well-known/oauth-protected-resource${pathname === '/' ? '' : pathname.replace(/\/$/, '')}`;
+  return `/.well-known/oauth-protected-resource${pathname === '/' ? '' : pathname}`;
 }
 
 /** The metadata document with the kit's defaults filled in, checked as RFC 9728 asks. */
 export function protectedResourceMetadata(metadata: ProtectedResourceMetadata): ProtectedResourceMetadata {
   const resource = URL.parse(metadata.resource);
-  if (!resource || !/^https?:$/.test(resource.protocol) || resource.hash) {
-    throw new TypeError(`protected resource metadata: resource must be an http(s) URL without fragment, got ${JSON.stringify(metadata.resource)}`);
+  // RFC 9728 section 1.2: no fragment; a query (discouraged there) would make the well-known path ambiguous.
+  if (!resource || !/^https?:$/.test(resource.protocol) || resource.hash || resource.search) {
+    throw new TypeError(`protected resource metadata: resource must be an http(s) URL without query or fragment, got ${JSON.stringify(metadata.resource)}`);
   }
   if (!Array.isArray(metadata.authorization_servers) || metadata.authorization_servers.length === 0 || !metadata.authorization_servers.every((s) => URL.canParse(s))) {
     throw new TypeError('protected resource metadata: authorization_servers must list at least one issuer URL');

@@ -85,6 +85,7 @@ export function createAgentTokenVerifier(options: AgentTokenVerifierOptions): Ag
     maxAgeSeconds: config.dpopMaxAge,
     clockToleranceSeconds: config.clockTolerance,
     seen: new ExpiringCache<true>(100_000),
+    keys: new ExpiringCache(1_000),
   };
   const introspector = options.introspection ? new Introspector(options.introspection, fetch, new ExpiringCache<boolean>(10_000)) : undefined;
 
@@ -185,20 +186,24 @@ function validate(options: AgentTokenVerifierOptions) {
   const issuerUrl = URL.parse(options.issuer);
   if (!issuerUrl || !/^https?:$/.test(issuerUrl.protocol) || issuerUrl.search || issuerUrl.hash) fail(`issuer must be an http(s) URL without query or fragment, got ${JSON.stringify(options.issuer)}`);
   if (typeof options.audience !== 'string' || options.audience.length === 0) fail('audience must be the resource identifier (a non-empty string)');
-  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
-  const refused = algorithms.filter((a) => !DEFAULT_ALGORITHMS.includes(a));
-  if (algorithms.length === 0 || refused.length > 0) fail(`algorithms must be asymmetric JWS algorithms (${DEFAULT_ALGORITHMS.join(', ')}), got ${JSON.stringify(refused)}`);
+  const algorithmList = (value: string[] | undefined, name: string, fallback: string[]): string[] => {
+    if (value === undefined) return fallback;
+    if (!Array.isArray(value) || value.length === 0) fail(`${name} must be a non-empty array of JWS algorithm names`);
+    const refused = value.filter((a) => !DEFAULT_ALGORITHMS.includes(a));
+    if (refused.length > 0) fail(`${name} must be asymmetric JWS algorithms (${DEFAULT_ALGORITHMS.join(', ')}), got ${JSON.stringify(refused)}`);
+    return value;
+  };
+  const algorithms = algorithmList(options.algorithms, 'algorithms', DEFAULT_ALGORITHMS);
   const seconds = (value: number | undefined, name: string, fallback: number): number => {
     if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`${name} must be a number of seconds ≥ 0, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`${name} must be a number of seconds ≥ 0, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
     return value;
   };
   const requiredScopes = options.requiredScopes ?? [];
   if (!Array.isArray(requiredScopes) || !requiredScopes.every((s) => typeof s === 'string' && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) fail('requiredScopes must be an array of scope tokens');
-  const dpopAlgorithms = options.dpop?.algorithms ?? DEFAULT_DPOP_ALGORITHMS;
-  if (dpopAlgorithms.length === 0 || dpopAlgorithms.some((a) => !DEFAULT_ALGORITHMS.includes(a))) fail('dpop.algorithms must be asymmetric JWS algorithms');
+  const dpopAlgorithms = algorithmList(options.dpop?.algorithms, 'dpop.algorithms', DEFAULT_DPOP_ALGORITHMS);
   const cacheSize = options.cacheSize ?? 10_000;
-  if (!Number.isInteger(cacheSize) || cacheSize < 0) fail(`cacheSize must be a whole number ≥ 0, got ${JSON.stringify(cacheSize)}`);
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) fail(`cacheSize must be a whole number ≥ 0, got ${typeof cacheSize === 'number' ? String(cacheSize) : JSON.stringify(cacheSize)}`);
   if (options.introspection && (typeof options.introspection.clientId !== 'string' || typeof options.introspection.clientSecret !== 'string')) {
     fail('introspection needs clientId and clientSecret');
   }

@@ -242,7 +242,7 @@ describe('the example Travel API on the resource-server kit (redis store)', () =
       expect(challenge).toMatch(/^Bearer realm="https:\/\/api\.travel\.example"/);
       // No credentials: the challenge has no error code and also offers DPoP (RFC 6750 3.1, RFC 9449 7.1).
       expect(challengeParams(challenge)).not.toHaveProperty('error');
-      expect(challenge).toContain(`, DPoP algs="${DEFAULT_DPOP_ALGORITHMS.join(' ')}"`);
+      expect(challenge).toMatch(new RegExp(`, DPoP realm="https://api.travel.example", .*algs="${DEFAULT_DPOP_ALGORITHMS.join(' ')}"$`));
       expect(await bare.json()).toEqual({ error: 'invalid_token', error_description: expect.any(String) });
 
       const token = await exchanged();
