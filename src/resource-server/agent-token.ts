@@ -4,8 +4,8 @@ import { AgentTokenError } from './errors.js';
 
 /** One actor in the delegation chain (SPEC section 4: identity claims only). */
 export interface Actor {
-  sub: string;
-  iss?: string;
+  readonly sub: string;
+  readonly iss?: string;
 }
 
 /** One RFC 9396 authorization detail: the task the token was issued for. */
@@ -16,34 +16,37 @@ export interface AuthorizationDetail {
 
 /** The human approval behind the token (present only when one was needed and given). */
 export interface Approval {
-  id: string;
+  readonly id: string;
   /** `phr` for a Mandate passkey approval. */
-  acr?: string;
-  amr?: string[];
+  readonly acr?: string;
+  readonly amr?: readonly string[];
   /** When the approver authenticated (seconds since the epoch). */
-  authTime?: number;
+  readonly authTime?: number;
 }
 
-/** A verified agent token, as a resource server wants to read it. */
+/**
+ * A verified agent token, as a resource server wants to read it. Frozen: the same object is
+ * handed to every request that presents the token while it is cached.
+ */
 export interface AgentToken {
   /** The human (or service) the agent acts for; `issuer` is `sub_iss` when not Mandate. */
-  subject: { id: string; issuer: string };
+  readonly subject: { readonly id: string; readonly issuer: string };
   /** The agent presenting the token (`client_id`). */
-  agent: string;
+  readonly agent: string;
   /** `act`, outermost first: `[0]` is the agent acting now, the rest earlier agents. Empty without `act`. */
-  actorChain: Actor[];
-  scopes: string[];
-  audience: string;
+  readonly actorChain: readonly Actor[];
+  readonly scopes: readonly string[];
+  readonly audience: string;
   /** `authorization_details`: the task (empty when none). */
-  task: AuthorizationDetail[];
-  approval?: Approval;
-  jti: string;
-  issuedAt: number;
-  expiresAt: number;
+  readonly task: readonly AuthorizationDetail[];
+  readonly approval?: Approval;
+  readonly jti: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
   /** The thumbprint of the DPoP key the token is bound to (`cnf.jkt`). */
-  dpopJkt?: string;
+  readonly dpopJkt?: string;
   /** Every claim, as signed. */
-  claims: JWTPayload;
+  readonly claims: Readonly<JWTPayload>;
 }
 
 /** Deeper chains than this are refused outright (Mandate's own limit is lower). */
@@ -63,7 +66,7 @@ export function toAgentToken(claims: JWTPayload, issuer: string): AgentToken {
   if (scope !== undefined && typeof scope !== 'string') throw bad('scope', 'a space-separated string');
   if (subIss !== undefined && !isString(subIss)) throw bad('sub_iss', 'a string');
 
-  const token: AgentToken = {
+  const token: { -readonly [K in keyof AgentToken]: AgentToken[K] } = {
     subject: { id: sub, issuer: subIss ?? issuer },
     agent,
     actorChain: actorChain(claims.act),
@@ -80,7 +83,15 @@ export function toAgentToken(claims: JWTPayload, issuer: string): AgentToken {
     if (typeof cnf !== 'object' || cnf === null || !isString(cnf.jkt)) throw bad('cnf', 'an object with a jkt');
     token.dpopJkt = cnf.jkt;
   }
-  return token;
+  return deepFreeze(token);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
 }
 
 function actorChain(act: unknown): Actor[] {

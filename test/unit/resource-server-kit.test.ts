@@ -133,6 +133,14 @@ describe('ExpiringCache', () => {
 });
 
 describe('toAgentToken', () => {
+  it('is frozen all the way down: a handler cannot change what the cache hands to the next request', () => {
+    const token = toAgentToken({ ...CLAIMS, authorization_details: [{ type: 'trip_booking', price: { amount: '1' } }] }, ISSUER);
+    expect(() => { (token.scopes as string[]).push('admin'); }).toThrow(TypeError);
+    expect(() => { (token.task[0] as unknown as { price: { amount: string } }).price.amount = '0'; }).toThrow(TypeError);
+    expect(() => { (token.claims as Record<string, unknown>).scope = 'admin'; }).toThrow(TypeError);
+    expect(() => { (token.subject as { id: string }).id = 'mallory'; }).toThrow(TypeError);
+  });
+
   it('reads the claims into the typed result', () => {
     const claims = { ...CLAIMS, authorization_details: [{ type: 'trip_booking', destination: 'Lisbon' }], cnf: { jkt: 'thumb' },
       acr: 'phr', amr: ['hwk'], auth_time: NOW_S - 60, approval_id: 'apr_1' };
