@@ -55,7 +55,7 @@ export async function checkDpopProof(check: DpopCheck): Promise<Result<string | 
   }
 
   if (payload.htm !== check.method) return bad('htm does not match the request method');
-  if (typeof payload.htu !== 'string' || stripQuery(payload.htu) !== check.url) return bad(`htu must be ${check.url}`);
+  if (typeof payload.htu !== 'string' || htuOf(payload.htu) !== check.url) return bad(`htu must be ${check.url}`);
   if (typeof payload.iat !== 'number' || Math.abs(check.now - payload.iat) > DPOP_IAT_WINDOW) return bad('iat is not recent');
   if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) return bad('must have a jti');
 
@@ -64,10 +64,11 @@ export async function checkDpopProof(check: DpopCheck): Promise<Result<string | 
   return ok(jkt);
 }
 
-function stripQuery(url: string): string | undefined {
+/**
+ * RFC 9449 section 4.3 item 9: a proof's `htu` is compared without query and fragment, after URL
+ * normalisation. Shared with the resource-server kit, which checks proofs against its own URLs.
+ */
+export function htuOf(url: string): string | undefined {
   const parsed = URL.parse(url);
-  if (!parsed) return undefined;
-  parsed.search = '';
-  parsed.hash = '';
-  return parsed.href;
+  return parsed ? `${parsed.origin}${parsed.pathname}` : undefined;
 }

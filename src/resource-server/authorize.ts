@@ -43,14 +43,16 @@ export function assertRoute(requirements: RouteRequirements, canIntrospect: bool
 /** What authorizing a request needs from the verifier. */
 export type AuthorizerParts = Pick<AgentTokenVerifier, 'verify' | 'audience' | 'dpopAlgorithms' | 'resourceMetadata'>;
 
+/** `authorize` for callers that pass requirements per call: they are checked on each call. */
 export function authorizer(verifier: AuthorizerParts, canIntrospect: boolean) {
   return function authorize(request: HttpRequest, requirements: RouteRequirements = {}): Promise<Authorization> {
     assertRoute(requirements, canIntrospect);
-    return run(verifier, request, requirements);
+    return authorizeRequest(verifier, request, requirements);
   };
 }
 
-async function run(verifier: AuthorizerParts, request: HttpRequest, requirements: RouteRequirements): Promise<Authorization> {
+/** The request path itself, for requirements already checked (a route built once by requireAgentToken). */
+export async function authorizeRequest(verifier: AuthorizerParts, request: HttpRequest, requirements: RouteRequirements): Promise<Authorization> {
   const authorization = header(request.headers, 'authorization');
   const dpopHeader = header(request.headers, 'dpop');
   let scheme: 'Bearer' | 'DPoP' = dpopHeader === undefined ? 'Bearer' : 'DPoP';

@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 
 import { decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from 'jose';
 
+import { DPOP_ALGS, htuOf } from '../exchange/dpop.js';
+import { hasPrivateMembers } from '../keys/key-object.js';
 import { AgentTokenError, type AgentTokenErrorCode } from './errors.js';
 import type { ExpiringCache } from './expiring-cache.js';
 
-/** Asymmetric algorithms accepted for proofs unless the verifier is given its own list. */
-export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'];
+/** Asymmetric algorithms accepted for proofs unless the verifier is given its own list: the ones Mandate's token endpoint accepts. */
+export const DEFAULT_DPOP_ALGORITHMS: string[] = [...DPOP_ALGS];
 
 export interface DpopPolicy {
   algorithms: string[];
@@ -28,7 +30,6 @@ export interface ProofRequest {
   url: string;
 }
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const MAX_PROOF_BYTES = 4096;
 
 const refuse = (code: AgentTokenErrorCode, description: string): AgentTokenError => new AgentTokenError(code, description, { dpop: true });
@@ -39,7 +40,8 @@ const refuse = (code: AgentTokenErrorCode, description: string): AgentTokenError
  * to (`cnf.jkt`), and never seen before. The replay check comes last, so a proof that fails any
  * other check does not use up its `jti`.
  */
-export async function checkProof(request: ProofRequest, accessToken: string, boundJkt: string, policy: DpopPolicy, now: number): Promise<void> {
+/** `tokenHash`: base64url SHA-256 of the access token (the verifier's cache key is the same value, so `ath` costs no hashing). */
+export async function checkProof(request: ProofRequest, tokenHash: string, boundJkt: string, policy: DpopPolicy, now: number): Promise<void> {
   if (request.proofs.length === 0) throw refuse('dpop_proof_missing', 'the token is DPoP-bound: a DPoP proof header is required');
   if (request.proofs.length > 1) throw refuse('dpop_proof_invalid', 'send exactly one DPoP header');
   const proof = request.proofs[0]!;
@@ -55,7 +57,7 @@ export async function checkProof(request: ProofRequest, accessToken: string, bou
   if (typeof header.alg !== 'string' || !policy.algorithms.includes(header.alg)) throw refuse('dpop_proof_invalid', `the DPoP proof alg must be one of ${policy.algorithms.join(', ')}`);
   const jwk = header.jwk;
   if (typeof jwk !== 'object' || jwk === null) throw refuse('dpop_proof_invalid', 'the DPoP proof must carry its public key as jwk');
-  if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw refuse('dpop_proof_invalid', 'the DPoP proof jwk must be a public key');
+  if (hasPrivateMembers(jwk)) throw refuse('dpop_proof_invalid', 'the DPoP proof jwk must be a public key');
   // The bound key is known, so a proof by any other key is refused before any signature work.
   const jkt = thumbprint(jwk);
   if (jkt === undefined) throw refuse('dpop_proof_invalid', 'the DPoP proof jwk is not an EC, RSA or OKP public key');
@@ -69,15 +71,15 @@ export async function checkProof(request: ProofRequest, accessToken: string, bou
   }
 
   if (payload.htm !== request.method) throw refuse('dpop_htm_mismatch', `the DPoP proof htm must be ${request.method}`);
-  const target = withoutQuery(request.url);
-  if (typeof payload.htu !== 'string' || withoutQuery(payload.htu) !== target) throw refuse('dpop_htu_mismatch', `the DPoP proof htu must be ${target}`);
+  const target = htuOf(request.url);
+  if (typeof payload.htu !== 'string' || htuOf(payload.htu) !== target) throw refuse('dpop_htu_mismatch', `the DPoP proof htu must be ${target}`);
   const { iat, jti, ath } = payload as { iat?: unknown; jti?: unknown; ath?: unknown };
   const seconds = now / 1000;
   if (typeof iat !== 'number' || iat > seconds + policy.clockToleranceSeconds || iat < seconds - policy.maxAgeSeconds - policy.clockToleranceSeconds) {
     throw refuse('dpop_proof_stale', `the DPoP proof iat must be within ${policy.maxAgeSeconds} s of now`);
   }
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw refuse('dpop_proof_invalid', 'the DPoP proof must have a jti');
-  if (ath !== createHash('sha256').update(accessToken).digest('base64url')) throw refuse('dpop_ath_mismatch', 'the DPoP proof ath must be the hash of this access token');
+  if (ath !== tokenHash) throw refuse('dpop_ath_mismatch', 'the DPoP proof ath must be the hash of this access token');
 
   const until = (iat + policy.maxAgeSeconds + policy.clockToleranceSeconds) * 1000;
   if (!policy.seen.add(`${jkt} ${jti}`, true, until, now)) throw refuse('dpop_proof_replayed', 'the DPoP proof was already used (jti replay)');
@@ -106,11 +108,4 @@ async function proofKey(jwk: JWK, jkt: string, alg: string, policy: DpopPolicy, 
   if (key instanceof Uint8Array) throw new TypeError('a DPoP proof key must be asymmetric');
   policy.keys.set(id, key, now + 10 * 60 * 1000, now);
   return key;
-}
-
-/** RFC 9449 section 4.3 item 9: compare without query and fragment, after URL normalisation. */
-function withoutQuery(url: string): string | undefined {
-  const parsed = URL.parse(url);
-  if (!parsed) return undefined;
-  return `${parsed.origin}${parsed.pathname}`;
 }

@@ -1,5 +1,5 @@
 import type { AgentToken } from './agent-token.js';
-import type { Authorization, HttpRequest, RouteRequirements } from './authorize.js';
+import type { Authorization, HttpRequest } from './authorize.js';
 
 /**
  * The part of koa's context the middleware uses, written out so the kit needs no koa types:
@@ -24,9 +24,9 @@ export type KoaMiddleware = (ctx: KoaLikeContext, next: () => Promise<unknown>) 
  * sets `ctx.state.agentToken` and calls the next middleware. The DPoP `htu` is the URL koa sees
  * (`ctx.protocol://ctx.host + ctx.path`): behind a proxy, set `app.proxy = true`.
  */
-export function koaMiddleware(authorize: (request: HttpRequest, requirements?: RouteRequirements) => Promise<Authorization>, requirements: RouteRequirements = {}): KoaMiddleware {
+export function koaMiddleware(authorize: (request: HttpRequest) => Promise<Authorization>): KoaMiddleware {
   return async function requireAgentToken(ctx, next) {
-    const result = await authorize({ method: ctx.method, url: `${ctx.protocol}://${ctx.host}${ctx.path}`, headers: ctx.headers }, requirements);
+    const result = await authorize({ method: ctx.method, url: `${ctx.protocol}://${ctx.host}${ctx.path}`, headers: ctx.headers });
     if (!result.ok) {
       ctx.status = result.status;
       for (const [name, value] of Object.entries(result.headers)) ctx.set(name, value);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { jwtVerify, type JWTPayload } from 'jose';
 
 import { toAgentToken, type AgentToken } from './agent-token.js';
-import { assertRoute, authorizer, type Authorization, type HttpRequest, type RouteRequirements } from './authorize.js';
+import { assertRoute, authorizeRequest, authorizer, type Authorization, type HttpRequest, type RouteRequirements } from './authorize.js';
 import { Discovery, unavailable, type Fetch } from './discovery.js';
 import { checkProof, DEFAULT_DPOP_ALGORITHMS, type DpopPolicy, type ProofRequest } from './dpop.js';
 import { AgentTokenError } from './errors.js';
@@ -120,7 +120,7 @@ export function createAgentTokenVerifier(options: AgentTokenVerifierOptions): Ag
         agentToken = await verifySignature(token, now);
         verified?.set(hash, agentToken, agentToken.expiresAt * 1000, now);
       }
-      await checkBinding(token, agentToken, verifyOptions, now);
+      await checkBinding(hash, agentToken, verifyOptions, now);
       if (verifyOptions.introspect) {
         if (!introspector) throw new TypeError('introspect: true needs the verifier\'s introspection option');
         await introspector.assertActive((await discovery.get(now)).introspection_endpoint, token, hash, agentToken.expiresAt, now);
@@ -133,7 +133,7 @@ export function createAgentTokenVerifier(options: AgentTokenVerifierOptions): Ag
     }
   }
 
-  async function checkBinding(token: string, agentToken: AgentToken, verifyOptions: VerifyOptions, now: number): Promise<void> {
+  async function checkBinding(hash: string, agentToken: AgentToken, verifyOptions: VerifyOptions, now: number): Promise<void> {
     const scheme = verifyOptions.scheme ?? 'Bearer';
     if (agentToken.dpopJkt === undefined) {
       if (scheme === 'DPoP') throw new AgentTokenError('token_not_bound', 'the token is not DPoP-bound: send it with the Bearer scheme', { dpop: true });
@@ -142,7 +142,7 @@ export function createAgentTokenVerifier(options: AgentTokenVerifierOptions): Ag
     }
     // RFC 9449 section 7.2: a bound token presented as Bearer is a downgrade.
     if (scheme !== 'DPoP') throw new AgentTokenError('dpop_scheme_required', 'the token is DPoP-bound: send it with the DPoP scheme and a proof', { dpop: true });
-    await checkProof(verifyOptions.dpop ?? { proofs: [], method: '', url: '' }, token, agentToken.dpopJkt, dpop, now);
+    await checkProof(verifyOptions.dpop ?? { proofs: [], method: '', url: '' }, hash, agentToken.dpopJkt, dpop, now);
   }
 
   const parts = { audience: config.audience, dpopAlgorithms: config.dpopAlgorithms, resourceMetadata: options.resourceMetadata, verify };
@@ -153,7 +153,7 @@ export function createAgentTokenVerifier(options: AgentTokenVerifierOptions): Ag
     authorize,
     requireAgentToken(requirements = {}) {
       assertRoute(requirements, Boolean(introspector));
-      return koaMiddleware(authorize, requirements);
+      return koaMiddleware((request) => authorizeRequest(parts, request, requirements));
     },
   };
   return verifier;

@@ -7,6 +7,7 @@ import request from 'supertest';
 import { auditTokenKey, tokenKey } from '../../src/store/keys.js';
 import { ADMIN_TOKEN, secretOf, startTestApp, STORE_KINDS, type TestApp } from '../support/app.js';
 import { exchange, exchangePolicy, makeIdp, TRAVEL, type TestIdp } from '../support/exchange.js';
+import { approveWithPasskey, enrollPasskey } from '../support/passkey-approval.js';
 import { SoftAuthenticator } from '../support/soft-authenticator.js';
 
 /**
@@ -37,22 +38,6 @@ interface Trace {
 
 const traceOf = (t: TestApp, jti: string) => request(t.server).get(`/admin/audit/trace/${jti}`).set('Authorization', `Bearer ${ADMIN_TOKEN}`);
 const adminGet = (t: TestApp, path: string) => request(t.server).get(path).set('Authorization', `Bearer ${ADMIN_TOKEN}`);
-const adminPost = (t: TestApp, path: string, body: Body) => request(t.server).post(path).set('Authorization', `Bearer ${ADMIN_TOKEN}`).send(body);
-
-/** Registers a passkey for `userId` through an admin enrollment link, as the enrollment page would. */
-async function enroll(t: TestApp, userId: string, authenticator: SoftAuthenticator): Promise<void> {
-  const link = await adminPost(t, `/admin/users/${userId}/enrollments`, {}).expect(201);
-  const token = new URL(link.body.url as string).pathname.split('/').pop()!;
-  const options = await request(t.server).post(`/enroll/${token}/options`).send({}).expect(200);
-  await request(t.server).post(`/enroll/${token}`).send({ credential: authenticator.register(options.body) }).expect(200);
-}
-
-/** Approves on the approval page's JSON endpoints with the approver's passkey. */
-async function approve(t: TestApp, id: string, authenticator: SoftAuthenticator): Promise<void> {
-  const options = await request(t.server).post(`/approvals/${id}/options`).send({ action: 'approve' }).expect(200);
-  const res = await request(t.server).post(`/approvals/${id}/decision`).send({ action: 'approve', credential: authenticator.assert(options.body) });
-  expect({ status: res.status, body: res.body as unknown }).toEqual({ status: 200, body: { status: 'approved' } });
-}
 
 const poll = (t: TestApp, agent: string, authReqId: string) =>
   request(t.server).post('/token').auth(agent, secretOf(agent)).type('form').send({ grant_type: CIBA, auth_req_id: authReqId });
@@ -162,14 +147,14 @@ describe.each(STORE_KINDS)('audit trace (%s store)', (kind) => {
     beforeAll(async () => {
       alice = new SoftAuthenticator({ origin: t.issuer });
       bob = new SoftAuthenticator({ origin: t.issuer });
-      await enroll(t, 'alice', alice);
-      await enroll(t, 'bob', bob);
+      await enrollPasskey(t, 'alice', alice);
+      await enrollPasskey(t, 'bob', bob);
     });
 
     it('consent: the approval bob gave is the origin of its token and of tokens under the delegation it created', async () => {
       const bobToken = await userToken('00u-bob');
       const { id, authReqId } = await pending(t, 'agent-a', { subject_token: bobToken.token, resource: TRAVEL, scope: 'trips:read' });
-      await approve(t, id, bob);
+      await approveWithPasskey(t, id, bob);
       const consentToken = (await poll(t, 'agent-a', authReqId).expect(200)).body.access_token as string;
       const consentJti = await verifiedJti(consentToken, TRAVEL);
 
@@ -196,11 +181,11 @@ describe.each(STORE_KINDS)('audit trace (%s store)', (kind) => {
 
     it('high risk: each hop approved by alice names its own approval; the origin is the first', async () => {
       const first = await pending(t, 'tier2-agent', { subject_token: (await userToken()).token, resource: TRAVEL, scope: 'trips:book' });
-      await approve(t, first.id, alice);
+      await approveWithPasskey(t, first.id, alice);
       const token1 = (await poll(t, 'tier2-agent', first.authReqId).expect(200)).body.access_token as string;
       const second = await pending(t, 'tier2-agent', { subject_token: token1, resource: TRAVEL, scope: 'trips:book' });
       expect(second.id).not.toBe(first.id);
-      await approve(t, second.id, alice);
+      await approveWithPasskey(t, second.id, alice);
       const token2 = (await poll(t, 'tier2-agent', second.authReqId).expect(200)).body.access_token as string;
       const [jti1, jti2] = [await verifiedJti(token1, TRAVEL), await verifiedJti(token2, TRAVEL)];
 

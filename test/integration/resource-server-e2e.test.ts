@@ -9,9 +9,10 @@ import request from 'supertest';
 
 import { createExampleApi } from '../../src/dev/example-api.js';
 import { DEFAULT_DPOP_ALGORITHMS } from '../../src/resource-server/index.js';
-import { ADMIN_TOKEN, secretOf, startTestApp, type TestApp } from '../support/app.js';
+import { secretOf, startTestApp, type TestApp } from '../support/app.js';
 import { dpopProof, type DpopKey } from '../support/dpop.js';
 import { claimsOf, exchange, exchangePolicy, makeIdp, TRAVEL, type TestIdp } from '../support/exchange.js';
+import { approveWithPasskey, enrollPasskey } from '../support/passkey-approval.js';
 import { SoftAuthenticator } from '../support/soft-authenticator.js';
 import { buildDist } from '../support/spawn.js';
 
@@ -43,21 +44,6 @@ function challengeParams(header: string | undefined): Record<string, string> {
   return Object.fromEntries([...(header ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
 }
 
-/** Registers a passkey for `userId` through an admin enrollment link (as approvals-flow.test.ts does). */
-async function enroll(t: TestApp, userId: string, authenticator: SoftAuthenticator): Promise<void> {
-  const link = await request(t.server).post(`/admin/users/${userId}/enrollments`).set('Authorization', `Bearer ${ADMIN_TOKEN}`).send({}).expect(201);
-  const token = new URL(link.body.url as string).pathname.split('/').pop()!;
-  const options = await request(t.server).post(`/enroll/${token}/options`).send({}).expect(200);
-  await request(t.server).post(`/enroll/${token}`).send({ credential: authenticator.register(options.body) }).expect(200);
-}
-
-/** The approver decides on the approval page's JSON endpoints with her passkey. */
-async function approve(t: TestApp, id: string, authenticator: SoftAuthenticator): Promise<void> {
-  const options = await request(t.server).post(`/approvals/${id}/options`).send({ action: 'approve' }).expect(200);
-  const res = await request(t.server).post(`/approvals/${id}/decision`).send({ action: 'approve', credential: authenticator.assert(options.body) }).expect(200);
-  expect(res.body).toEqual({ status: 'approved' });
-}
-
 describe('the example Travel API on the resource-server kit (redis store)', () => {
   let t: TestApp;
   let idp: TestIdp;
@@ -69,7 +55,7 @@ describe('the example Travel API on the resource-server kit (redis store)', () =
     idp = await makeIdp(() => t.issuer);
     t = await startTestApp({ store: 'redis', policy: (issuer: string) => exchangePolicy(idp, issuer) });
     alice = new SoftAuthenticator({ origin: t.issuer });
-    await enroll(t, 'alice', alice);
+    await enrollPasskey(t, 'alice', alice);
     const app = createExampleApi({
       issuer: t.issuer,
       introspection: { clientId: 'travel-api', clientSecret: secretOf('travel-api'), cacheSeconds: INTROSPECTION_CACHE_SECONDS },
@@ -105,7 +91,7 @@ describe('the example Travel API on the resource-server kit (redis store)', () =
     }).toString()).expect(200);
     const authReqId = asked.body.auth_req_id as string;
     const approvalId = authReqId.split('.')[0]!;
-    await approve(t, approvalId, alice);
+    await approveWithPasskey(t, approvalId, alice);
     const polled = await request(t.server).post('/token').auth('agent-a', secretOf('agent-a')).type('form')
       .set('DPoP', (await dpopProof(t.issuer, 'POST', key)).proof).send({ grant_type: CIBA, auth_req_id: authReqId }).expect(200);
     expect(polled.body.token_type).toBe('DPoP');
